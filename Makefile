@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine (README):
+#   make book   executes every chapter (PROFILE=quick by default) and builds the HTML book
+#   make test   runs the whole test suite (unit, notebooks, book, grader, lint)
+# Both create .venv and install the project into it first.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PROFILE ?= quick
+BUILD   ?= _build
+
+.PHONY: install execute book test lint format release clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+execute: install  ## run every chapter with papermill under PROFILE
+	$(BIN)/python -m cnn_course.execute --profile $(PROFILE) --build-dir $(BUILD)
+
+book: execute  ## the main job: executed notebooks -> HTML in $(BUILD)/html
+	$(BIN)/python -m cnn_course.book --build-dir $(BUILD)
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check cnn_course grader tests benchmarks
+	$(BIN)/nbqa ruff chapters solutions
+
+format: install
+	$(BIN)/ruff format cnn_course grader tests benchmarks
+
+release: install  ## regenerate assignments/ from solutions/ (grader release)
+	$(BIN)/grader release
+
+clean:
+	rm -rf $(BUILD)

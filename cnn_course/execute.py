@@ -1,0 +1,171 @@
+"""Execute the chapter notebooks with papermill under a profile (`make execute`).
+
+    python -m cnn_course.execute --profile quick                # every chapter
+    python -m cnn_course.execute --profile quick chapters/02_convolution.ipynb
+
+Executed notebooks go to ``<build>/executed/chapters/``; the report, one row
+per notebook (status, seconds, glued key metrics), to
+``<build>/reports/execution-<profile>.{json,md}``. The book is then built from
+the executed notebooks (`cnn_course.book`), so nothing is executed twice.
+
+Each notebook runs in its own papermill process, so a notebook that outlives
+its profile's timeout is killed together with its kernel. By default the run
+stops at the first failure and names the notebook and the cell.
+
+Exit codes: 0 all ran, 1 a notebook failed or timed out, 2 bad usage or setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from cnn_course.data import DATA_SETTING, DataSettingError, data_dir
+from cnn_course.profiles import Profile, ProfileError, load_profile
+from cnn_course.report import NotebookResult, failed_cell, glued_values, write_report
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS_DIR = REPO_ROOT / "chapters"
+DEFAULT_BUILD_DIR = REPO_ROOT / "_build"
+
+
+def chapter_notebooks(chapters_dir: Path = CHAPTERS_DIR) -> list[Path]:
+    """Every chapter notebook, in file-name (= reading) order."""
+    return sorted(chapters_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def kernel_environment(build_dir: Path) -> dict[str, str]:
+    """Environment for the notebook kernels.
+
+    Quiets TensorFlow's C++ logging. When the data folder holds a Keras cache
+    (`keras_home/`) and KERAS_HOME is not set, a writable copy is made in the
+    build folder: Keras writes into KERAS_HOME and the data folder stays read-only.
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    folder = data_dir()
+    if folder is not None and "KERAS_HOME" not in env and (folder / "keras_home").is_dir():
+        keras_home = build_dir / "keras_home"
+        if not keras_home.is_dir():
+            shutil.copytree(folder / "keras_home", keras_home)
+        env["KERAS_HOME"] = str(keras_home)
+    return env
+
+
+def execute_notebook(
+    notebook: Path, profile: Profile, output: Path, env: dict[str, str]
+) -> NotebookResult:
+    """Run one notebook with the profile's parameters; never raises for notebook errors."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    name = notebook.name
+    parameters = profile.parameters_for(notebook)
+    command = [
+        sys.executable, "-m", "papermill", str(notebook), str(output),
+        "--cwd", str(notebook.parent),
+        "--kernel", "python3",
+        "--no-progress-bar",
+        "--execution-timeout", str(profile.timeout_seconds),
+        "--parameters_yaml", yaml.safe_dump(parameters),
+    ]  # fmt: skip
+    start = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            process.wait(timeout=profile.timeout_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # papermill and its kernel
+            process.wait()
+            return NotebookResult(
+                name, profile.name, "timeout", time.perf_counter() - start,
+                error=f"did not finish within {profile.timeout_seconds} s "
+                f"(profile {profile.name!r}, profiles.yml)",
+            )  # fmt: skip
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        log_text = log.read()
+
+    if not output.exists():
+        tail = "\n".join(log_text.strip().splitlines()[-5:])
+        return NotebookResult(name, profile.name, "failed", seconds, error=tail or "no output")
+    executed = nbformat.read(output, as_version=4)
+    metrics = glued_values(executed)
+    if process.returncode != 0:
+        error = failed_cell(executed) or log_text.strip().splitlines()[-1]
+        return NotebookResult(name, profile.name, "failed", seconds, metrics, error=error)
+    return NotebookResult(name, profile.name, "ok", seconds, metrics)
+
+
+def execute_all(
+    notebooks: list[Path],
+    profile: Profile,
+    build_dir: Path = DEFAULT_BUILD_DIR,
+    keep_going: bool = False,
+    log=print,
+) -> list[NotebookResult]:
+    """Execute notebooks in order and write the report; stop at the first failure
+    unless ``keep_going``."""
+    env = kernel_environment(build_dir)
+    results = []
+    for notebook in notebooks:
+        notebook = Path(notebook).resolve()
+        output = build_dir / "executed" / notebook.parent.name / notebook.name
+        result = execute_notebook(notebook, profile, output, env)
+        results.append(result)
+        log(f"{result.status:>7}  {result.seconds:6.1f} s  {notebook.name}"
+            + ("" if result.ok else f"\n         {result.error}"))  # fmt: skip
+        if not result.ok and not keep_going:
+            break
+    reports = build_dir / "reports"
+    write_report(
+        results,
+        reports / f"execution-{profile.name}.json",
+        reports / f"execution-{profile.name}.md",
+    )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnn_course.execute", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
+    parser.add_argument("--profile", default="quick", help="profile in profiles.yml")
+    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR)
+    parser.add_argument("--keep-going", action="store_true", help="run all despite failures")
+    args = parser.parse_args(argv)
+
+    try:
+        profile = load_profile(args.profile)
+        data_dir()  # a wrong data path is reported before anything runs
+    except (ProfileError, DataSettingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    notebooks = args.notebooks or chapter_notebooks()
+    missing = [str(n) for n in notebooks if not Path(n).is_file()]
+    if missing or not notebooks:
+        print(f"error: no such notebook: {', '.join(missing) or 'chapters/ is empty'}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if data_dir() is None:
+        print(f"note: {DATA_SETTING} is not set: datasets will be downloaded by Keras")
+
+    results = execute_all(notebooks, profile, args.build_dir, args.keep_going)
+    report = args.build_dir / "reports" / f"execution-{profile.name}.md"
+    print(f"report: {report}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The papermill runner: profiles applied, failures located, timeouts enforced."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnn_course.execute import execute_all, main
+from cnn_course.profiles import Profile
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+def run(tmp_path, names, profile, **kwargs):
+    notebooks = [FIXTURES / f"{name}.ipynb" for name in names]
+    return execute_all(notebooks, profile, tmp_path, log=lambda *_: None, **kwargs)
+
+
+def test_profile_parameters_reach_the_notebook_and_metrics_are_reported(tmp_path):
+    profile = Profile("quick", 60, {"simple": {"epochs": 2, "scale": 0.5}})
+    [result] = run(tmp_path, ["simple"], profile)
+    assert result.ok, result.error
+    assert result.metrics == {"epochs_run": 2, "fake_acc": 0.25, "label": "hello"}
+    assert result.key_metrics == {"fake_acc": 0.25}
+    executed = nbformat.read(tmp_path / "executed" / "notebooks" / "simple.ipynb", 4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_report_lists_every_notebook_in_json_and_markdown(tmp_path):
+    profile = Profile("quick", 60, {})
+    run(tmp_path, ["simple", "broken"], profile, keep_going=True)
+    rows = json.loads((tmp_path / "reports" / "execution-quick.json").read_text())
+    assert [(r["notebook"], r["status"]) for r in rows] == [
+        ("simple.ipynb", "ok"),
+        ("broken.ipynb", "failed"),
+    ]
+    table = (tmp_path / "reports" / "execution-quick.md").read_text()
+    assert "| simple.ipynb | quick | ok |" in table
+    assert "fake_acc = 0.5" in table
+
+
+def test_failure_names_the_source_cell_and_the_error(tmp_path):
+    [result] = run(tmp_path, ["broken"], Profile("quick", 60, {}))
+    assert result.status == "failed"
+    # Cell 4 of the source notebook, although papermill injected a cell before it.
+    assert result.error.startswith("cell 4 ")
+    assert "ValueError: the data is missing" in result.error
+
+
+def test_run_stops_at_the_first_failure_unless_told_to_keep_going(tmp_path):
+    results = run(tmp_path, ["broken", "simple"], Profile("quick", 60, {}))
+    assert [r.notebook for r in results] == ["broken.ipynb"]
+
+
+def test_notebook_past_its_timeout_is_killed_and_reported(tmp_path):
+    profile = Profile("quick", 8, {"slow": {"seconds": 120}})
+    [result] = run(tmp_path, ["slow"], profile)
+    assert result.status == "timeout"
+    assert result.seconds < 60
+    assert "8 s" in result.error
+
+
+def test_cli_rejects_an_unknown_profile(capsys):
+    assert main(["--profile", "nonexistent"]) == 2
+    assert "profile 'nonexistent' is not defined" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_wrong_data_path(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("CNN_COURSE_DATA", str(tmp_path / "nowhere"))
+    assert main(["--profile", "quick"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["chapters/99_missing.ipynb"])
+def test_cli_rejects_a_missing_notebook(missing, capsys):
+    assert main(["--profile", "quick", missing]) == 2
+    assert "no such notebook" in capsys.readouterr().err
