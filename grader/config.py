@@ -1,0 +1,174 @@
+"""Where things live, and the nbgrader configuration the grader passes explicitly.
+
+The repository holds the instructor's source notebooks (``solutions/``) and the
+generated student versions (``assignments/``). Student data (submissions,
+autograded notebooks, feedback, ``gradebook.db``) lives in a course folder the
+instructor chooses (``--course DIR`` or ``$GRADER_COURSE``), outside version
+control. ``grader/nbgrader_config.py`` is loaded explicitly, so commands behave
+the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets import Float, Int, List, Unicode
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import PyFileConfigLoader
+
+from .errors import ConfigError
+
+GRADER_DIR = Path(__file__).resolve().parent
+REPO_ROOT = GRADER_DIR.parent
+NBGRADER_CONFIG = GRADER_DIR / "nbgrader_config.py"
+COURSE_ENV = "GRADER_COURSE"
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class GraderSettings(Configurable):
+    """The grader's own settings (``c.GraderSettings.*`` in nbgrader_config.py)."""
+
+    cell_timeout = Float(30.0, help="Seconds allowed per cell and per test cell.").tag(
+        config=True
+    )
+    notebook_timeout = Float(
+        120.0, help="Seconds allowed for one notebook, sandbox start-up included."
+    ).tag(config=True)
+    memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(
+        config=True
+    )
+    workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
+    hidden_packages = List(
+        Unicode(), help="Packages a submission cannot import (the tests still can)."
+    ).tag(config=True)
+    warm_imports = List(
+        Unicode(), help="Modules each grading worker imports once, up front."
+    ).tag(config=True)
+    sandbox = Unicode(
+        "auto",
+        help="'auto' (bubblewrap if it works, else a loud fallback), "
+        "'bubblewrap' (refuse without it) or 'rlimits' (no bubblewrap).",
+    ).tag(config=True)
+
+
+def check_id(kind: str, value: str) -> str:
+    """Student and assignment ids become folder names: keep them tame."""
+    if not ID_RE.match(value or ""):
+        raise ConfigError(
+            f"{kind} {value!r} is not a valid id: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (at most 64 characters)"
+        )
+    return value
+
+
+def load_config(extra: Path | None = None) -> Config:
+    """Load grader/nbgrader_config.py (and optionally one more file on top)."""
+    cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(GRADER_DIR)).load_config()
+    if extra is not None:
+        extra = Path(extra)
+        if not extra.is_file():
+            raise ConfigError(f"config file {extra} does not exist")
+        cfg.merge(PyFileConfigLoader(extra.name, path=str(extra.parent)).load_config())
+    return cfg
+
+
+@dataclass
+class Paths:
+    """Resolved folders for one invocation."""
+
+    repo: Path
+    source: Path  # solutions/
+    release: Path  # assignments/
+    course: Path | None  # student data, outside version control
+
+    def require_course(self) -> Path:
+        if self.course is None:
+            raise ConfigError(
+                f"no course folder: pass --course DIR or set ${COURSE_ENV} "
+                "(a folder outside the repository for submissions and the gradebook)"
+            )
+        return self.course
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.require_course() / 'gradebook.db'}"
+
+    def step_dir(self, step: str, student: str, assignment: str) -> Path:
+        return self.require_course() / step / student / assignment
+
+    def assignments(self) -> list[str]:
+        """Assignment ids: the folders of solutions/ holding notebooks."""
+        if not self.source.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))
+        )
+
+    def check_assignment(self, assignment: str) -> str:
+        check_id("assignment", assignment)
+        if not (self.source / assignment).is_dir():
+            known = ", ".join(self.assignments()) or "none"
+            raise ConfigError(
+                f"unknown assignment {assignment!r}: no folder {self.source / assignment} "
+                f"(known: {known})"
+            )
+        return assignment
+
+
+def resolve_paths(
+    cfg: Config, course: str | os.PathLike | None = None, repo: Path | None = None
+) -> Paths:
+    repo = Path(repo or REPO_ROOT).resolve()
+    cd = cfg.CourseDirectory
+    source = Path(cd.get("source_directory", "solutions"))
+    release = Path(cd.get("release_directory", "assignments"))
+    course = course or os.environ.get(COURSE_ENV) or None
+    course_path = Path(course).expanduser().resolve() if course else None
+    if course_path is not None:
+        inside = course_path == repo or repo in course_path.parents
+        if inside and not _ignored_by_git(course_path, repo):
+            raise ConfigError(
+                f"course folder {course_path} is inside the repository and not ignored by "
+                "git: student data must stay out of version control (use a folder outside "
+                "the repository, or one matched by .gitignore such as course/)"
+            )
+    return Paths(
+        repo=repo,
+        source=source if source.is_absolute() else repo / source,
+        release=release if release.is_absolute() else repo / release,
+        course=course_path,
+    )
+
+
+def _ignored_by_git(path: Path, repo: Path) -> bool:
+    import subprocess
+
+    try:
+        res = subprocess.run(
+            ["git", "-C", str(repo), "check-ignore", "-q", str(path)],
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return res.returncode == 0
+
+
+def settings(cfg: Config) -> GraderSettings:
+    return GraderSettings(config=cfg)
+
+
+def nbgrader_config(cfg: Config, paths: Paths, *, root: Path, db_url: str | None) -> Config:
+    """A copy of ``cfg`` with absolute nbgrader folders, for nbgrader's converters."""
+    out = Config()
+    out.merge(cfg)
+    out.CourseDirectory.root = str(root)
+    out.CourseDirectory.source_directory = str(paths.source)
+    out.CourseDirectory.release_directory = str(paths.release)
+    if db_url is not None:
+        out.CourseDirectory.db_url = db_url
+    return out
