@@ -29,11 +29,10 @@ test: install lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check cnn_course grader tests benchmarks
-	$(BIN)/nbqa ruff chapters solutions
+	$(BIN)/ruff check .
 
 format: install
-	$(BIN)/ruff format cnn_course grader tests benchmarks
+	$(BIN)/ruff format cnn_course grader tests
 
 release: install  ## regenerate assignments/ from solutions/ (grader release)
 	$(BIN)/grader release

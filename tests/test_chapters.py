@@ -1,0 +1,37 @@
+"""Every chapter runs under the quick profile through the runner, cleanly.
+
+Times are recorded in the execution report (_build/test/reports/), not
+asserted: the profile's timeout is the only bound (machines are noisy)."""
+
+import nbformat
+import pytest
+
+from cnn_course.execute import chapter_notebooks
+from cnn_course.report import stderr_outputs
+
+pytestmark = pytest.mark.notebooks
+CHAPTERS = [p.name for p in chapter_notebooks()]
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_runs_without_error(executed_chapters, name):
+    result = executed_chapters[name]
+    assert result.ok, f"{name}: {result.status}: {result.error}"
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_output_has_no_stderr_noise(executed_chapters, test_build_dir, name):
+    nb = nbformat.read(test_build_dir / "executed" / "chapters" / name, as_version=4)
+    noise = stderr_outputs(nb)
+    assert not noise, f"stderr in cell {noise[0][0]}: {noise[0][1][:300]}"
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_reports_key_metrics(executed_chapters, name):
+    assert executed_chapters[name].key_metrics, "no glued accuracy / parameter count"
+
+
+def test_report_lists_every_chapter(executed_chapters, test_build_dir):
+    table = (test_build_dir / "reports" / "execution-quick.md").read_text()
+    for name in CHAPTERS:
+        assert f"| {name} | quick | ok |" in table
