@@ -54,3 +54,11 @@ def test_every_chapter_is_in_the_table_of_contents_and_nothing_else_is_missing()
     for doc in listed:
         assert (REPO / f"{doc}.ipynb").exists() or (REPO / f"{doc}.md").exists(), doc
     assert not any(doc.startswith(("solutions/", "assignments/")) for doc in listed)
+
+
+def test_assignments_page_links_every_released_notebook():
+    page = (REPO / "assignments.md").read_text(encoding="utf-8")
+    released = sorted((REPO / "assignments").glob("*/*.ipynb"))
+    assert released, "no released assignment"
+    for notebook in released:
+        assert f"blob/main/{notebook.relative_to(REPO)})" in page, notebook.name
