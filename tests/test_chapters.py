@@ -35,3 +35,26 @@ def test_report_lists_every_chapter(executed_chapters, test_build_dir):
     table = (test_build_dir / "reports" / "execution-quick.md").read_text()
     for name in CHAPTERS:
         assert f"| {name} | quick | ok |" in table
+
+
+def test_without_data_or_internet_the_run_stops_at_the_first_dataset(tmp_path):
+    """`make book` offline with no data setting: a clear message, not a Keras traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CNN_COURSE_DATA"}
+    env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+               KERAS_HOME=str(tmp_path / "keras_home"))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "cnn_course.execute", "--profile", "quick",
+         "--build-dir", str(tmp_path), *map(str, chapter_notebooks())],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    failed = [line for line in lines if line.lstrip().startswith("failed")]
+    assert len(failed) == 1, "the run should stop at the first failing notebook"
+    message = lines[lines.index(failed[0]) + 1]
+    assert "DatasetUnavailableError" in message and "is not available" in message
+    assert "CNN_COURSE_DATA is not set" in message and "https://" in message
