@@ -59,9 +59,7 @@ def _normalise(layer: Sequence) -> tuple[str | None, int, int, int]:
     elif len(items) == 3:
         k, s, p = items
     else:
-        raise ShapeError(
-            f"a layer is (kernel, stride) or (kernel, stride, pad), got {layer!r}"
-        )
+        raise ShapeError(f"a layer is (kernel, stride) or (kernel, stride, pad), got {layer!r}")
     for label, value in (("kernel", k), ("stride", s)):
         if int(value) != value or value < 1:
             raise ShapeError(f"{label} must be a positive integer, got {value!r}")
@@ -102,8 +100,12 @@ def layers_from_keras(model) -> list[tuple[str, int, int, int]]:
     """
     import keras
 
-    spatial = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-               keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+    spatial = (
+        keras.layers.Conv2D,
+        keras.layers.DepthwiseConv2D,
+        keras.layers.MaxPooling2D,
+        keras.layers.AveragePooling2D,
+    )
     out = []
     for layer in model.layers:
         if not isinstance(layer, spatial):
@@ -126,8 +128,7 @@ def layers_from_keras(model) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def path_counts(layers: Iterable[Sequence], n: int, unit: int | None = None
-                ) -> np.ndarray:
+def path_counts(layers: Iterable[Sequence], n: int, unit: int | None = None) -> np.ndarray:
     """For one unit of the last layer (the middle one by default), how many
     paths through the stack lead to each of the ``n`` input pixels.
 
@@ -160,8 +161,7 @@ def path_counts(layers: Iterable[Sequence], n: int, unit: int | None = None
     return counts
 
 
-def brute_force_receptive_field(layers: Sequence[Sequence], n: int | None = None
-                                ) -> list[int]:
+def brute_force_receptive_field(layers: Sequence[Sequence], n: int | None = None) -> list[int]:
     """Receptive field size after each layer, found by tracing which input
     pixels a middle unit reads (no recurrence).
 

@@ -3,6 +3,8 @@
 Introduced in chapter 3 (padding and stride) and used again in chapter 5
 (shapes, parameters, receptive fields). Every function here is a closed-form
 formula; the chapters check each one against what Keras actually builds.
+The Conv2D parameter count lives with the convolution itself, in
+``cnn_course.conv_numpy.conv2d_params`` (chapter 2).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ __all__ = [
     "conv_output_size",
     "keras_output_size",
     "same_padding",
-    "conv2d_params",
     "dense_params",
     "batchnorm_params",
+    "layer_rows",
+    "markdown_table",
 ]
 
 PADDINGS = ("valid", "same")
@@ -75,13 +78,6 @@ def same_padding(n: int, f: int, s: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv2d_params(f: int | tuple[int, int], c_in: int, c_out: int,
-                  use_bias: bool = True) -> int:
-    """Weights of a Conv2D layer: f_h * f_w * c_in * c_out (+ c_out biases)."""
-    fh, fw = (f, f) if isinstance(f, int) else f
-    return fh * fw * c_in * c_out + (c_out if use_bias else 0)
-
-
 def dense_params(n_in: int, n_out: int, use_bias: bool = True) -> int:
     """Weights of a Dense layer: n_in * n_out (+ n_out biases)."""
     return n_in * n_out + (n_out if use_bias else 0)
@@ -93,3 +89,31 @@ def batchnorm_params(channels: int) -> tuple[int, int]:
     gamma and beta are trained; the moving mean and variance are not.
     """
     return 2 * channels, 2 * channels
+
+
+def layer_rows(model) -> list[tuple[str, str, tuple, int]]:
+    """(name, layer class, output shape without batch axis, parameters) for
+    each layer of a built Keras ``model``: the shape trace of chapter 5."""
+    rows = []
+    for layer in model.layers:
+        shape = tuple(layer.output.shape[1:])
+        rows.append((layer.name, type(layer).__name__, shape, layer.count_params()))
+    return rows
+
+
+def markdown_table(headers: list[str], rows: list[tuple]) -> str:
+    """A Markdown table (for ``IPython.display.Markdown``); integers get
+    thousands separators, tuples print as 28×28×1 shapes."""
+
+    def cell(value) -> str:
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, int):
+            return f"{value:,}"
+        if isinstance(value, tuple):
+            return "×".join(str(v) for v in value)
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -21,12 +21,15 @@ HAND_CHECKED = [
     pytest.param([(3, 1)] * 3, [3, 5, 7], 1, id="three_3x3_equal_one_7x7"),
     pytest.param([(5, 1), (5, 1)], [5, 9], 1, id="two_5x5"),
     pytest.param([(2, 2), (2, 2), (2, 2)], [2, 4, 8], 8, id="pool_pyramid"),
-    pytest.param([(3, 1), (2, 2), (3, 1), (2, 2)], [3, 4, 8, 10], 4,
-                 id="conv_pool_conv_pool"),
+    pytest.param([(3, 1), (2, 2), (3, 1), (2, 2)], [3, 4, 8, 10], 4, id="conv_pool_conv_pool"),
     # AlexNet (Krizhevsky et al., 2012): 195, as tabulated by Araujo et al.,
     # 2019, "Computing Receptive Fields of Convolutional Neural Networks".
-    pytest.param([(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)],
-                 [11, 19, 51, 67, 99, 131, 163, 195], 32, id="alexnet"),
+    pytest.param(
+        [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)],
+        [11, 19, 51, 67, 99, 131, 163, 195],
+        32,
+        id="alexnet",
+    ),
 ]
 
 
@@ -50,8 +53,7 @@ def test_recurrence_matches_brute_force_on_random_stacks(seed):
     for _ in range(depth):
         k = int(rng.integers(1, 6))
         layers.append((k, int(rng.integers(1, 3)), int(rng.integers(0, k))))
-    assert [rf.size for rf in receptive_fields(layers)] == \
-        brute_force_receptive_field(layers)
+    assert [rf.size for rf in receptive_fields(layers)] == brute_force_receptive_field(layers)
 
 
 def test_jump_is_product_of_strides():
@@ -59,11 +61,14 @@ def test_jump_is_product_of_strides():
     assert [rf.jump for rf in receptive_fields(layers)] == [2, 2, 4, 12]
 
 
-@pytest.mark.parametrize("layers", [
-    [(3, 1, 1), (3, 1, 1)],
-    [(3, 1, 1), (2, 2, 0), (3, 1, 1), (2, 2, 0)],
-    [(5, 2, 2), (3, 2, 1), (3, 1, 0)],
-])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [(3, 1, 1), (3, 1, 1)],
+        [(3, 1, 1), (2, 2, 0), (3, 1, 1), (2, 2, 0)],
+        [(5, 2, 2), (3, 2, 1), (3, 1, 0)],
+    ],
+)
 def test_start_is_centre_of_traced_field(layers):
     n, unit = 64, 3
     reach = np.flatnonzero(path_counts(layers, n, unit))
@@ -93,15 +98,26 @@ def test_too_small_input_raises_shape_error():
 
 def _keras_stack():
     keras = pytest.importorskip("keras")
-    return keras, keras.Sequential([
-        keras.Input(shape=(21, 21, 1)),
-        keras.layers.Conv2D(1, 3, padding="same", use_bias=False,
-                            kernel_initializer="ones", name="c1"),
-        keras.layers.AveragePooling2D(2, name="p1"),
-        keras.layers.Conv2D(1, 3, use_bias=False, kernel_initializer="ones", name="c2"),
-        keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False,
-                            dilation_rate=1, kernel_initializer="ones", name="c3"),
-    ])
+    return keras, keras.Sequential(
+        [
+            keras.Input(shape=(21, 21, 1)),
+            keras.layers.Conv2D(
+                1, 3, padding="same", use_bias=False, kernel_initializer="ones", name="c1"
+            ),
+            keras.layers.AveragePooling2D(2, name="p1"),
+            keras.layers.Conv2D(1, 3, use_bias=False, kernel_initializer="ones", name="c2"),
+            keras.layers.Conv2D(
+                1,
+                3,
+                strides=2,
+                padding="same",
+                use_bias=False,
+                dilation_rate=1,
+                kernel_initializer="ones",
+                name="c3",
+            ),
+        ]
+    )
 
 
 def test_layers_from_keras_reads_kernel_stride_and_same_padding():

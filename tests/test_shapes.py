@@ -8,26 +8,25 @@ import pytest
 from cnn_course.shapes import (
     ShapeError,
     batchnorm_params,
-    conv2d_params,
     conv_output_size,
     dense_params,
     keras_output_size,
+    layer_rows,
+    markdown_table,
     same_padding,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-GRID = [(n, f, s) for n in (5, 6, 7, 28) for f in (1, 2, 3, 5) for s in (1, 2, 3)
-        if f <= n]
+GRID = [(n, f, s) for n in (5, 6, 7, 28) for f in (1, 2, 3, 5) for s in (1, 2, 3) if f <= n]
 
 
 @pytest.mark.parametrize("n, f, s", GRID)
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_keras_output_size_matches_keras_conv2d(n, f, s, padding):
     layer = keras.layers.Conv2D(1, f, strides=s, padding=padding)
-    assert layer.compute_output_shape((1, n, n, 1))[1] == \
-        keras_output_size(n, f, s, padding)
+    assert layer.compute_output_shape((1, n, n, 1))[1] == keras_output_size(n, f, s, padding)
 
 
 @pytest.mark.parametrize("n, f, s", GRID)
@@ -56,21 +55,14 @@ def test_same_padding_equals_explicit_zero_padding(n, f, s):
     valid.set_weights(same.get_weights())
     pad = same_padding(n, f, s)
     padded = keras.layers.ZeroPadding2D((pad, pad))(x)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(same(x)),
-                               keras.ops.convert_to_numpy(valid(padded)), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(same(x)), keras.ops.convert_to_numpy(valid(padded)), atol=1e-6
+    )
 
 
 def test_same_padding_is_asymmetric_for_even_total():
     assert same_padding(6, 3, 2) == (0, 1)
     assert same_padding(7, 3, 2) == (1, 1)
-
-
-@pytest.mark.parametrize("f, c_in, c_out", [(3, 1, 32), (3, 32, 64), (1, 64, 16),
-                                            ((3, 5), 3, 8)])
-def test_conv2d_params_match_keras(f, c_in, c_out):
-    layer = keras.layers.Conv2D(c_out, f)
-    layer.build((None, 9, 9, c_in))
-    assert layer.count_params() == conv2d_params(f, c_in, c_out)
 
 
 def test_dense_params_match_keras():
@@ -96,3 +88,30 @@ def test_impossible_sizes_raise_shape_error(args):
 def test_unknown_padding_raises_shape_error():
     with pytest.raises(ShapeError):
         keras_output_size(5, 3, 1, "full")
+
+
+def test_layer_rows_trace_a_small_model():
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(8, 3, name="conv"),
+            keras.layers.MaxPooling2D(2, name="pool"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(10, name="out"),
+        ]
+    )
+    assert layer_rows(model) == [
+        ("conv", "Conv2D", (26, 26, 8), 80),
+        ("pool", "MaxPooling2D", (13, 13, 8), 0),
+        ("flat", "Flatten", (1352,), 0),
+        ("out", "Dense", (10,), 13530),
+    ]
+
+
+def test_markdown_table_formats_counts_and_shapes():
+    text = markdown_table(["layer", "shape", "params"], [("conv", (26, 26, 8), 18496)])
+    assert text.splitlines() == [
+        "| layer | shape | params |",
+        "| --- | --- | --- |",
+        "| conv | 26×26×8 | 18,496 |",
+    ]
