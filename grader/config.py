@@ -32,22 +32,18 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 class GraderSettings(Configurable):
     """The grader's own settings (``c.GraderSettings.*`` in nbgrader_config.py)."""
 
-    cell_timeout = Float(30.0, help="Seconds allowed per cell and per test cell.").tag(
-        config=True
-    )
+    cell_timeout = Float(30.0, help="Seconds allowed per cell and per test cell.").tag(config=True)
     notebook_timeout = Float(
         120.0, help="Seconds allowed for one notebook, sandbox start-up included."
     ).tag(config=True)
-    memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(
-        config=True
-    )
+    memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(config=True)
     workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
     hidden_packages = List(
         Unicode(), help="Packages a submission cannot import (the tests still can)."
     ).tag(config=True)
-    warm_imports = List(
-        Unicode(), help="Modules each grading worker imports once, up front."
-    ).tag(config=True)
+    warm_imports = List(Unicode(), help="Modules each grading worker imports once, up front.").tag(
+        config=True
+    )
     sandbox = Unicode(
         "auto",
         help="'auto' (bubblewrap if it works, else a loud fallback), "
@@ -156,6 +152,17 @@ def _ignored_by_git(path: Path, repo: Path) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return res.returncode == 0
+
+
+def venv_on_path() -> None:
+    """nbgrader's Gradebook runs the ``alembic`` command: make this environment's
+    scripts findable even when the grader runs as ``.venv/bin/python -m grader``."""
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
 def settings(cfg: Config) -> GraderSettings:

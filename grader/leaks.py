@@ -109,8 +109,10 @@ def iter_files(roots) -> list[Path]:
             files.append(root)
         elif root.is_dir():
             files.extend(
-                p for p in sorted(root.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SCANNED_SUFFIXES
+                p
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+                and p.suffix.lower() in SCANNED_SUFFIXES
                 and ".ipynb_checkpoints" not in p.parts
             )
     return files

@@ -31,8 +31,16 @@ c.GraderSettings.workers = 2  # submissions graded at the same time
 # "from scratch" means from scratch: these packages are invisible to submissions
 # (the tests themselves still use them as references)
 c.GraderSettings.hidden_packages = [
-    "scipy", "keras", "tensorflow", "tf_keras", "torch", "jax", "jaxlib",
-    "sklearn", "skimage", "cv2",
+    "scipy",
+    "keras",
+    "tensorflow",
+    "tf_keras",
+    "torch",
+    "jax",
+    "jaxlib",
+    "sklearn",
+    "skimage",
+    "cv2",
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]

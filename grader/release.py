@@ -19,7 +19,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from .config import Paths, nbgrader_config
+from .config import Paths, nbgrader_config, venv_on_path
 from .errors import GraderError, LeakError, SpecError, StaleReleaseError
 from .leaks import iter_files, scan_files
 from .notebooks import check_source, read_notebook, secret_lines
@@ -48,6 +48,8 @@ def generate(
     """
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
+
+    venv_on_path()
 
     for nb_path in sorted((paths.source / assignment).glob("*.ipynb")):
         check_source(read_notebook(nb_path), f"{assignment}/{nb_path.name}")
@@ -95,7 +97,8 @@ def _relative_files(folder: Path) -> set[str]:
     if not folder.is_dir():
         return set()
     return {
-        str(p.relative_to(folder)) for p in folder.rglob("*")
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
         if p.is_file() and ".ipynb_checkpoints" not in p.parts
     }
 

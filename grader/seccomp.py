@@ -47,18 +47,40 @@ _ARCHES = {
     "x86_64": {
         "audit": 0xC000003E,
         "x32_bit": 0x40000000,
-        "fork": 57, "vfork": 58, "clone": 56, "clone3": 435, "socket": 41,
-        "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
-        "kill": 62, "tkill": 200, "tgkill": 234, "pidfd_send_signal": 424,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "fork": 57,
+        "vfork": 58,
+        "clone": 56,
+        "clone3": 435,
+        "socket": 41,
+        "ptrace": 101,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "kill": 62,
+        "tkill": 200,
+        "tgkill": 234,
+        "pidfd_send_signal": 424,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
     },
     "aarch64": {
         "audit": 0xC00000B7,
         "x32_bit": None,
-        "fork": None, "vfork": None, "clone": 220, "clone3": 435, "socket": 198,
-        "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
-        "kill": 129, "tkill": 130, "tgkill": 131, "pidfd_send_signal": 424,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "fork": None,
+        "vfork": None,
+        "clone": 220,
+        "clone3": 435,
+        "socket": 198,
+        "ptrace": 117,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "kill": 129,
+        "tkill": 130,
+        "tgkill": 131,
+        "pidfd_send_signal": 424,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
     },
 }
 
@@ -104,9 +126,18 @@ def program(own_pid: int | None = None) -> bytes:
     if arch["x32_bit"] is not None:
         jump(_JGE_K, arch["x32_bit"], "kill", "next0")
         label("next0")
-    deny = ["fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev",
-            "io_uring_setup", "io_uring_enter", "io_uring_register", "tkill",
-            "pidfd_send_signal"]
+    deny = [
+        "fork",
+        "vfork",
+        "ptrace",
+        "process_vm_readv",
+        "process_vm_writev",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "tkill",
+        "pidfd_send_signal",
+    ]
     if own_pid is None:
         deny.remove("tkill")
         deny.remove("pidfd_send_signal")

@@ -32,7 +32,18 @@ MAX_NDIM = 32
 
 # dtype strings the decoder accepts (native little-endian layouts only)
 ALLOWED_DTYPES = {
-    "|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8",
+    "|b1",
+    "|i1",
+    "<i2",
+    "<i4",
+    "<i8",
+    "|u1",
+    "<u2",
+    "<u4",
+    "<u8",
+    "<f2",
+    "<f4",
+    "<f8",
 }
 
 
@@ -105,8 +116,8 @@ def _encode(obj, blobs: list, depth: int, where: str):
     if isinstance(obj, float):
         return float(obj)
     raise Unencodable(
-        f"{where}: an object of type {type(obj).__name__} cannot be graded; "
-        "return NumPy arrays, numbers, strings, tuples, lists or dicts"
+        f"{where}: an object of type {type(obj).__name__} is not plain data; "
+        "use NumPy arrays, numbers, strings, tuples, lists or dicts"
     )
 
 

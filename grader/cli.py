@@ -1,0 +1,242 @@
+"""``grader``: thin command line over the grader library (see grader/README.md).
+
+    grader release [ASSIGNMENT ...] [--check]
+    grader collect ASSIGNMENT SOURCE --course DIR [--pattern RE] [--roster CSV]
+    grader autograde ASSIGNMENT --course DIR [--student ID ...] [--workers N] ...
+    grader feedback ASSIGNMENT --course DIR [--student ID ...]
+    grader export --course DIR [--assignment A ...] [--out DIR]
+    grader check-leaks PATH ...
+    grader check-sandbox
+
+Exit codes: 0 success, 1 other grader error, 2 bad option or missing folder,
+3 a student-facing file would leak solutions or hidden tests, 4 assignments/ is
+stale, 5 a source notebook breaks the assignment rules, 6 bubblewrap required but
+unavailable, 7 submissions could not be imported, 8 grading infrastructure failed
+for some students (the others were graded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import config as config_mod
+from .errors import GraderError, GradingError, LeakError
+
+
+def _common(p: argparse.ArgumentParser, course: bool = True) -> None:
+    if course:
+        p.add_argument(
+            "--course",
+            metavar="DIR",
+            help=f"course folder for student data (default: ${config_mod.COURSE_ENV})",
+        )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="extra nbgrader_config.py loaded over grader/nbgrader_config.py",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grader",
+        description="Release, collect, autograde, feedback and export "
+        "for the course's nbgrader assignments.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; fail if assignments/ differs from regeneration",
+    )
+    _common(p, course=False)
+
+    p = sub.add_parser("collect", help="import submissions from a folder or zip")
+    p.add_argument("assignment")
+    p.add_argument("source", type=Path, help="folder or .zip of submitted notebooks")
+    p.add_argument("--pattern", help="regex with a (?P<student>...) group, matched on file names")
+    p.add_argument("--roster", type=Path, help="CSV of student ids (column student_id or id)")
+    _common(p)
+
+    p = sub.add_parser("autograde", help="grade submissions in isolation")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", metavar="ID", help="only this student (repeat)")
+    p.add_argument("--workers", type=int, help="submissions graded at the same time")
+    p.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell")
+    p.add_argument("--notebook-timeout", type=float, metavar="S", help="seconds per notebook")
+    p.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per submission")
+    p.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "rlimits"),
+        help="auto (default): bubblewrap if it works here, else a loud fallback",
+    )
+    _common(p)
+
+    p = sub.add_parser("feedback", help="per-student HTML feedback without test code")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", metavar="ID", help="only this student (repeat)")
+    _common(p)
+
+    p = sub.add_parser("export", help="grades CSV, summary and grade-distribution figure")
+    p.add_argument("--assignment", action="append", metavar="A", help="only this assignment")
+    p.add_argument("--out", type=Path, help="output folder (default: <course>/exports)")
+    _common(p)
+
+    p = sub.add_parser("check-leaks", help="scan files for solution code or hidden tests")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument(
+        "--no-markers",
+        action="store_true",
+        help="ignore nbgrader marker words (e.g. for docs that mention them)",
+    )
+    _common(p, course=False)
+
+    p = sub.add_parser("check-sandbox", help="say whether bubblewrap isolates submissions here")
+    _common(p, course=False)
+    return parser
+
+
+def _run(args) -> int:
+    cfg = config_mod.load_config(args.config)
+    paths = config_mod.resolve_paths(cfg, getattr(args, "course", None))
+
+    if args.command == "release":
+        from .release import release
+
+        reports = release(cfg, paths, args.assignments or None, check=args.check)
+        for r in reports:
+            if args.check:
+                print(f"{r.assignment}: assignments/ is up to date ({len(r.files)} files)")
+            elif r.changed:
+                print(f"{r.assignment}: regenerated {', '.join(r.changed)}")
+            else:
+                print(f"{r.assignment}: unchanged")
+        return 0
+
+    if args.command == "collect":
+        from .collect import collect
+
+        paths.check_assignment(args.assignment)
+        notebooks = sorted(p.stem for p in (paths.source / args.assignment).glob("*.ipynb"))
+        r = collect(paths, args.assignment, args.source, notebooks, args.pattern, args.roster)
+        print(
+            f"imported {len(r.imported)} submissions of {args.assignment} into "
+            f"{paths.require_course() / 'submitted'}"
+        )
+        if r.unmatched:
+            print(f"could not match {len(r.unmatched)} files:")
+            for name, reason in r.unmatched:
+                print(f"  {name}: {reason}")
+        return 0
+
+    if args.command == "autograde":
+        from .autograde import autograde
+
+        def progress(o):
+            if o.status == "error":
+                print(f"  {o.student}: ERROR {o.error}", flush=True)
+            else:
+                extra = f" ({o.status})" if o.status != "graded" else ""
+                print(
+                    f"  {o.student}: {o.score:g}/{o.max_score:g}{extra} in {o.seconds:.1f} s",
+                    flush=True,
+                )
+
+        report = autograde(
+            cfg,
+            paths,
+            args.assignment,
+            students=args.student,
+            workers=args.workers,
+            cell_timeout=args.cell_timeout,
+            notebook_timeout=args.notebook_timeout,
+            memory_mb=args.memory_mb,
+            sandbox=args.sandbox,
+            progress=progress,
+        )
+        n = len(report.outcomes)
+        rate = 60.0 * n / report.seconds if report.seconds else 0.0
+        print(
+            f"graded {n} submissions of {args.assignment} with {report.workers} workers "
+            f"in {report.seconds:.1f} s ({rate:.1f}/min); sandbox: {report.sandbox}"
+        )
+        if report.warning:
+            print(report.warning, file=sys.stderr)
+        if report.errors:
+            raise GradingError(
+                "grading failed (not the students' fault) for: "
+                + ", ".join(o.student for o in report.errors)
+                + f"; their previous grades are unchanged. See {paths.require_course()}"
+                "/autograded/.logs/ and run again with --student."
+            )
+        return 0
+
+    if args.command == "feedback":
+        from .feedback import feedback
+
+        written = feedback(paths, args.assignment, args.student)
+        print(f"wrote {len(written)} feedback files under {paths.require_course() / 'feedback'}")
+        return 0
+
+    if args.command == "export":
+        from .export import export
+
+        r = export(paths, args.out, args.assignment)
+        print(f"wrote {r.csv} ({r.rows} rows), {r.summary} and {r.figure}")
+        return 0
+
+    if args.command == "check-leaks":
+        from .leaks import course_secrets, iter_files, scan_files
+
+        files = iter_files(args.paths)
+        leaks = scan_files(files, course_secrets(paths.source), markers=not args.no_markers)
+        if leaks:
+            raise LeakError(
+                f"{len(leaks)} leaks in {len(files)} files:\n  "
+                + "\n  ".join(str(x) for x in leaks[:50])
+            )
+        print(f"no solution code or hidden tests in {len(files)} files")
+        return 0
+
+    if args.command == "check-sandbox":
+        from .sandbox import Sandbox, SandboxConfig
+
+        st = config_mod.settings(cfg)
+        box = Sandbox(SandboxConfig(mode="auto", hidden_packages=list(st.hidden_packages)))
+        if box.mode == "bubblewrap":
+            print(
+                "bubblewrap works here: submissions are isolated (no network, private /tmp, "
+                "read-only system, solutions/ and the gradebook invisible)"
+            )
+            return 0
+        print(box.warning, file=sys.stderr)
+        return 6
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except GraderError as exc:
+        print(f"grader: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""``grader collect``: import submissions into the course folder.
+
+The source is a folder or an LMS-style zip holding one notebook per student, the
+student id in the file name (``s001_a1_convolution_from_scratch.ipynb``,
+``s001.ipynb``) or, nbgrader-style, as the folder name
+(``s001/a1_convolution_from_scratch.ipynb``). By default the id is the leading
+run of letters, digits, ``.`` and ``-`` of the file name (up to the first ``_``);
+``--pattern`` takes a regular expression with a ``student`` group for other LMS
+naming schemes. Each notebook is copied to
+``<course>/submitted/<student>/<assignment>/<notebook>.ipynb`` with a
+``timestamp.txt``, as nbgrader lays them out. Files that cannot be matched (not
+a notebook, no id, an id not in the roster, an older duplicate) are reported,
+not imported. Zip members are read into memory with size limits, never
+extracted by name, so a crafted zip cannot write outside the course folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .config import ID_RE, Paths
+from .errors import CollectError
+
+DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9][A-Za-z0-9.\-]*)(?:_.*)?\.ipynb$"
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+
+
+@dataclass
+class Entry:
+    name: str  # path inside the source (posix)
+    size: int
+    mtime: dt.datetime
+    read: Callable[[], bytes]
+
+
+@dataclass
+class CollectReport:
+    assignment: str
+    imported: dict[str, str] = field(default_factory=dict)  # student -> source name
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def _dir_entries(folder: Path) -> Iterator[Entry]:
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.is_symlink():
+            continue
+        rel = p.relative_to(folder).as_posix()
+        if len(PurePosixPath(rel).parts) > 3:
+            continue
+        st = p.stat()
+        yield Entry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC), p.read_bytes)
+
+
+def _zip_entries(zpath: Path) -> Iterator[Entry]:
+    try:
+        zf = zipfile.ZipFile(zpath)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CollectError(f"cannot read {zpath} as a zip file: {exc}") from None
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise CollectError(
+            f"{zpath} has {len(infos)} members; refusing more than {MAX_ZIP_MEMBERS}"
+        )
+    for info in infos:
+        if info.is_dir():
+            continue
+
+        def read(info=info) -> bytes:
+            with zf.open(info) as fh:
+                data = fh.read(MAX_NOTEBOOK_BYTES + 1)
+            if len(data) > MAX_NOTEBOOK_BYTES:
+                raise ValueError("larger than the limit once decompressed")
+            return data
+
+        try:
+            mtime = dt.datetime(*info.date_time, tzinfo=dt.UTC)
+        except ValueError:
+            mtime = dt.datetime.now(dt.UTC)
+        yield Entry(info.filename.replace("\\", "/"), info.file_size, mtime, read)
+
+
+def _roster(path: Path | None) -> set[str] | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise CollectError(f"roster {path} does not exist")
+    ids = set()
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return ids
+    header = [h.strip().lower() for h in rows[0]]
+    col = next((header.index(h) for h in ("student_id", "id", "student") if h in header), None)
+    body = rows[1:] if col is not None else rows
+    for row in body:
+        if row:
+            ids.add(row[col or 0].strip())
+    return ids
+
+
+def collect(
+    paths: Paths,
+    assignment: str,
+    source: Path,
+    notebooks: list[str],
+    pattern: str | None = None,
+    roster: Path | None = None,
+) -> CollectReport:
+    """Import submissions of ``assignment`` from a folder or zip into the course."""
+    source = Path(source)
+    if not source.exists():
+        raise CollectError(f"{source} does not exist")
+    try:
+        rx = re.compile(pattern or DEFAULT_PATTERN)
+    except re.error as exc:
+        raise CollectError(f"--pattern is not a valid regular expression: {exc}") from None
+    if "student" not in rx.groupindex:
+        raise CollectError("--pattern needs a named group (?P<student>...)")
+    allowed = _roster(roster)
+    entries = _zip_entries(source) if source.is_file() else _dir_entries(source)
+    report = CollectReport(assignment)
+    chosen: dict[tuple[str, str], Entry] = {}
+    for e in entries:
+        parts = PurePosixPath(e.name).parts
+        base = parts[-1] if parts else e.name
+        if any(p.startswith(("__MACOSX", ".")) for p in parts) or base.startswith("."):
+            continue  # archive metadata, hidden files
+        if not base.endswith(".ipynb"):
+            report.unmatched.append((e.name, "not a notebook (.ipynb)"))
+            continue
+        if e.size > MAX_NOTEBOOK_BYTES:
+            report.unmatched.append((e.name, "larger than 20 MB"))
+            continue
+        sid = None
+        stem = base[: -len(".ipynb")]
+        folders = [p for p in parts[:-1] if p != assignment]
+        if stem in notebooks:  # nbgrader layout: <student>[/<assignment>]/<notebook>.ipynb
+            if folders and ID_RE.match(folders[-1]):
+                sid = folders[-1]
+        else:
+            m = rx.search(base)
+            if m and m.group("student"):
+                sid = m.group("student")
+        if sid is None:
+            report.unmatched.append((e.name, "no student id in the file name"))
+            continue
+        if not ID_RE.match(sid):
+            report.unmatched.append((e.name, f"student id {sid!r} has unsafe characters"))
+            continue
+        if allowed is not None and sid not in allowed:
+            report.unmatched.append((e.name, f"student id {sid!r} is not in the roster"))
+            continue
+        if len(notebooks) == 1:
+            nb = notebooks[0]
+        else:
+            hits = [n for n in notebooks if n in stem]
+            if len(hits) != 1:
+                report.unmatched.append(
+                    (e.name, f"cannot tell which of {', '.join(notebooks)} it is")
+                )
+                continue
+            nb = hits[0]
+        key = (sid, nb)
+        if key in chosen:
+            old = chosen[key]
+            newer, older = (e, old) if e.mtime >= old.mtime else (old, e)
+            chosen[key] = newer
+            report.unmatched.append((older.name, f"older duplicate for {sid}; kept {newer.name}"))
+            continue
+        chosen[key] = e
+
+    course = paths.require_course()
+    for (sid, nb), e in sorted(chosen.items()):
+        try:
+            data = e.read()
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            report.unmatched.append((e.name, f"cannot be read: {exc}"))
+            continue
+        folder = course / "submitted" / sid / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{nb}.ipynb").write_bytes(data)
+        stamp = e.mtime.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+        report.imported[sid] = e.name
+    return report
