@@ -25,6 +25,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO_ROOT / "_build"
 BOOK_CONFIG = ("_config.yml", "_toc.yml")
+# Source the chapters show with {literalinclude}: the helper package's modules.
+INCLUDED_SOURCES = ("cnn_course/*.py",)
 
 
 class NotExecutedError(FileNotFoundError):
@@ -57,6 +59,11 @@ def stage(build_dir: Path, repo: Path = REPO_ROOT) -> Path:
     staging.mkdir(parents=True)
     for name in BOOK_CONFIG:
         shutil.copy2(repo / name, staging / name)
+    for pattern in INCLUDED_SOURCES:
+        for source in repo.glob(pattern):
+            target = staging / source.relative_to(repo)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     for doc in toc_files(repo / "_toc.yml"):
         source = repo / f"{doc}.ipynb"
         if source.exists():
