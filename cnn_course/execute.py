@@ -47,12 +47,21 @@ def chapter_notebooks(chapters_dir: Path = CHAPTERS_DIR) -> list[Path]:
 def kernel_environment(build_dir: Path) -> dict[str, str]:
     """Environment for the notebook kernels.
 
-    Quiets TensorFlow's C++ logging. When the data folder holds a Keras cache
+    Quiets TensorFlow's C++ logging, and keeps what C extensions write to the
+    process's stderr (TensorFlow's absl log, which ignores TF_CPP_MIN_LOG_LEVEL
+    before it is initialised) out of the notebooks: an IPython profile in the
+    build folder turns off ipykernel's fd capture. Python-level warnings still
+    reach the notebook, where the tests catch them. When the data folder holds a Keras cache
     (`keras_home/`) and KERAS_HOME is not set, a writable copy is made in the
     build folder: Keras writes into KERAS_HOME and the data folder stays read-only.
     """
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ipython_dir = build_dir / "ipython"
+    config = ipython_dir / "profile_default" / "ipython_kernel_config.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("c.IPKernelApp.capture_fd_output = False\n", encoding="utf-8")
+    env["IPYTHONDIR"] = str(ipython_dir)
     folder = data_dir()
     if folder is not None and "KERAS_HOME" not in env and (folder / "keras_home").is_dir():
         keras_home = build_dir / "keras_home"
