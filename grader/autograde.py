@@ -352,7 +352,7 @@ def autograde(
     paths.check_assignment(assignment)
     course = paths.require_course()
     course.mkdir(parents=True, exist_ok=True)
-    st = settings(cfg)
+    st = settings(cfg, assignment)
     workers = workers or st.workers
     if workers < 1:
         raise ConfigError("--workers must be at least 1")

@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore nbgrader marker words (e.g. for docs that mention them)",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="flag any single shared line, not only 3 lines of one block",
+    )
     _common(p, course=False)
 
     p = sub.add_parser("check-sandbox", help="say whether bubblewrap isolates submissions here")
@@ -194,10 +199,15 @@ def _run(args) -> int:
         return 0
 
     if args.command == "check-leaks":
-        from .leaks import course_secrets, iter_files, scan_files
+        from .leaks import course_blocks, iter_files, scan_files
 
         files = iter_files(args.paths)
-        leaks = scan_files(files, course_secrets(paths.source), markers=not args.no_markers)
+        leaks = scan_files(
+            files,
+            markers=not args.no_markers,
+            blocks=course_blocks(paths.source),
+            min_lines=1 if args.strict else 3,
+        )
         if leaks:
             raise LeakError(
                 f"{len(leaks)} leaks in {len(files)} files:\n  "

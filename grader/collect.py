@@ -131,7 +131,10 @@ def collect(
     for e in entries:
         parts = PurePosixPath(e.name).parts
         base = parts[-1] if parts else e.name
-        if any(p.startswith(("__MACOSX", ".")) for p in parts) or base.startswith("."):
+        if ".." in parts:
+            report.unmatched.append((e.name, "unsafe path (..) in the archive"))
+            continue
+        if any(p.startswith(("__MACOSX", ".")) for p in parts):
             continue  # archive metadata, hidden files
         if not base.endswith(".ipynb"):
             report.unmatched.append((e.name, "not a notebook (.ipynb)"))

@@ -10,12 +10,13 @@ the same from any working directory.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets import Float, Int, List, Unicode
+from traitlets import Dict, Float, Int, List, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -44,6 +45,9 @@ class GraderSettings(Configurable):
     warm_imports = List(Unicode(), help="Modules each grading worker imports once, up front.").tag(
         config=True
     )
+    assignments = Dict(
+        help="Per-assignment overrides of the settings above: {assignment: {setting: value}}.",
+    ).tag(config=True)
     sandbox = Unicode(
         "auto",
         help="'auto' (bubblewrap if it works, else a loud fallback), "
@@ -165,14 +169,28 @@ def venv_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
-def settings(cfg: Config) -> GraderSettings:
-    return GraderSettings(config=cfg)
+OVERRIDABLE = ("cell_timeout", "notebook_timeout", "memory_mb", "hidden_packages", "warm_imports")
+
+
+def settings(cfg: Config, assignment: str | None = None) -> GraderSettings:
+    """The grader's settings, with ``assignment``'s overrides applied."""
+    st = GraderSettings(config=cfg)
+    if assignment is not None:
+        overrides = st.assignments.get(assignment, {})
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise ConfigError(
+                f"GraderSettings.assignments[{assignment!r}] has unknown settings "
+                f"{sorted(unknown)}; allowed: {', '.join(OVERRIDABLE)}"
+            )
+        for key, value in overrides.items():
+            setattr(st, key, value)
+    return st
 
 
 def nbgrader_config(cfg: Config, paths: Paths, *, root: Path, db_url: str | None) -> Config:
     """A copy of ``cfg`` with absolute nbgrader folders, for nbgrader's converters."""
-    out = Config()
-    out.merge(cfg)
+    out = copy.deepcopy(cfg)  # Config.merge shares sections: never alter the caller's
     out.CourseDirectory.root = str(root)
     out.CourseDirectory.source_directory = str(paths.source)
     out.CourseDirectory.release_directory = str(paths.release)

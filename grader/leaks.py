@@ -1,10 +1,19 @@
 """Find solution code or hidden-test source in student-facing files.
 
 Student-facing files are the released notebooks, the feedback HTML and the
-book's HTML. A leak is either an nbgrader marker (``BEGIN SOLUTION``, ``BEGIN
-HIDDEN TESTS``...) or one of the *secret lines* of the source notebooks (see
-``grader.notebooks.secret_lines``). HTML is compared as text (tags stripped,
-entities decoded), so syntax highlighting cannot hide a match.
+book's HTML. A leak is an nbgrader marker (``BEGIN SOLUTION``, ``BEGIN HIDDEN
+TESTS``...) or code from a solution or hidden-test block of a source notebook
+(see ``grader.notebooks.secret_blocks``). Two strengths:
+
+- *strict* (release, feedback): any single distinctive line of any block is a leak;
+- *block* (the book, ``grader check-leaks``): a file leaks a block when it holds at
+  least ``min_lines`` of that block's distinctive lines (all of them for shorter
+  blocks, and never fewer than two), so a chapter that happens to share one line
+  with a solution, such as the loop of a 2-D cross-correlation, is not flagged,
+  but a copied block is.
+
+HTML is compared as text (tags stripped, entities decoded), so syntax
+highlighting cannot hide a match.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .notebooks import ALL_MARKERS, read_notebook, secret_lines
+from .notebooks import ALL_MARKERS, SecretBlock, read_notebook, secret_blocks
 
 SCANNED_SUFFIXES = {".ipynb", ".html", ".htm", ".md", ".txt", ".json", ".js", ".py", ".csv"}
 
@@ -92,12 +101,41 @@ def find_in_text(text: str, secrets: set[str], markers: bool = True) -> list[tup
     return found
 
 
-def scan_files(paths, secrets: set[str], markers: bool = True) -> list[Leak]:
+def find_blocks_in_text(
+    text: str, blocks: list[SecretBlock], min_lines: int = 3
+) -> list[tuple[SecretBlock, list[str]]]:
+    flat = _collapse(text)
+    found = []
+    for b in blocks:
+        hits = [line for line in b.lines if line in flat]
+        need = max(2, min(min_lines, len(b.lines))) if min_lines > 1 else 1
+        if len(hits) >= need:
+            found.append((b, hits))
+    return found
+
+
+def scan_files(
+    paths,
+    secrets: set[str] | None = None,
+    markers: bool = True,
+    blocks: list[SecretBlock] | None = None,
+    min_lines: int = 3,
+) -> list[Leak]:
+    """Leaks in ``paths``: any line of ``secrets`` (strict), and/or ``blocks``."""
     leaks = []
     for p in paths:
         p = Path(p)
-        for kind, text in find_in_text(text_of(p), secrets, markers):
-            leaks.append(Leak(str(p), kind, text))
+        text = text_of(p)
+        for kind, hit in find_in_text(text, secrets or set(), markers):
+            leaks.append(Leak(str(p), kind, hit))
+        for b, hits in find_blocks_in_text(text, blocks or [], min_lines):
+            leaks.append(
+                Leak(
+                    str(p),
+                    "secret",
+                    f"{len(hits)} lines of the {b.kind} in {b.where}, e.g. {hits[0]}",
+                )
+            )
     return leaks
 
 
@@ -118,14 +156,19 @@ def iter_files(roots) -> list[Path]:
     return files
 
 
-def course_secrets(source_dir: Path) -> set[str]:
-    """Secret lines of every source notebook under ``source_dir``."""
-    secrets: set[str] = set()
+def course_blocks(source_dir: Path) -> list[SecretBlock]:
+    """Secret blocks of every source notebook under ``source_dir``."""
+    blocks: list[SecretBlock] = []
     for nb_path in sorted(Path(source_dir).rglob("*.ipynb")):
         if ".ipynb_checkpoints" in nb_path.parts:
             continue
-        secrets |= secret_lines(read_notebook(nb_path))
-    return secrets
+        blocks += secret_blocks(read_notebook(nb_path), str(nb_path.relative_to(source_dir)))
+    return blocks
+
+
+def course_secrets(source_dir: Path) -> set[str]:
+    """Every distinctive secret line under ``source_dir`` (for strict checks)."""
+    return {line for b in course_blocks(source_dir) for line in b.lines}
 
 
 def redact(text: str, secrets: set[str]) -> tuple[str, bool]:

@@ -44,3 +44,13 @@ c.GraderSettings.hidden_packages = [
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
+# Per-assignment overrides of the settings above (cell_timeout, notebook_timeout,
+# memory_mb, hidden_packages, warm_imports).
+c.GraderSettings.assignments = {
+    # students build Keras models: Keras (and TensorFlow, which it imports, about
+    # 1.5 GB of address space and 10-20 s to start) must be importable
+    "a3_shapes_params_receptive_fields": {
+        "hidden_packages": ["torch", "jax", "jaxlib"],
+        "notebook_timeout": 180,
+    },
+}

@@ -36,6 +36,10 @@ MARK_SCHEME_MARKERS = ("BEGIN MARK SCHEME", "END MARK SCHEME")
 ALL_MARKERS = SOLUTION_MARKERS + HIDDEN_MARKERS + MARK_SCHEME_MARKERS
 
 GRADE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# anything that looks like a marker; nbgrader only recognises the exact spellings
+FUZZY_MARKER_RE = re.compile(
+    r"(?i)\b(begin|end)[\s_-]*(solutions?|hidden[\s_-]*tests?|mark[\s_-]*scheme)\b"
+)
 
 
 def read_notebook(path: Path) -> NotebookNode:
@@ -186,6 +190,14 @@ def check_source(nb: NotebookNode, where: str) -> None:
             if any(m in strip_hidden(cell.source) for m in HIDDEN_MARKERS):
                 raise SpecError(f"{label}: unbalanced hidden-test markers in {gid!r}")
         text = cell.source
+        for line in text.split("\n"):
+            if FUZZY_MARKER_RE.search(line) and not any(m in line for m in ALL_MARKERS):
+                raise SpecError(
+                    f"{label}: {line.strip()!r} looks like a misspelled marker; nbgrader "
+                    "only recognises '### BEGIN SOLUTION', '### END SOLUTION', "
+                    "'### BEGIN HIDDEN TESTS' and '### END HIDDEN TESTS', and would "
+                    "release what follows"
+                )
         if role != "answer" and any(m in text for m in SOLUTION_MARKERS):
             raise SpecError(f"{label}: solution markers outside an answer cell")
         if role not in ("test",) and any(m in text for m in HIDDEN_MARKERS):
@@ -228,35 +240,62 @@ def _norm(line: str) -> str:
 
 
 MIN_SECRET_CHARS = 12
+_IMPORT_RE = re.compile(r"^(import\s+[\w.]+(\s+as\s+\w+)?|from\s+[\w.]+\s+import\s+.+)$")
+
+
+@dataclass
+class SecretBlock:
+    """The distinctive lines of one solution or hidden-test block."""
+
+    kind: str  # "solution" or "hidden test"
+    where: str  # "<notebook>: <grade_id>"
+    lines: list[str]
+
+
+def secret_blocks(source: NotebookNode, name: str = "") -> list[SecretBlock]:
+    """Solution and hidden-test blocks of a source notebook, as distinctive lines.
+
+    A line counts if it sits inside a block, is at least MIN_SECRET_CHARS long
+    (whitespace-normalised), is neither a comment, nor an import, nor a line that
+    only opens a bracket (``assert x == y, (``), and does not occur
+    (even as part of a line) outside the blocks anywhere in the source notebook,
+    so visible code that a hidden test shares is not flagged.
+    """
+    blocks: list[SecretBlock] = []
+    outside: list[str] = []
+    for cell in source.cells:
+        gid = nbgrader_meta(cell).get("grade_id", "?")
+        current: SecretBlock | None = None
+        for line in cell.source.split("\n"):
+            if SOLUTION_MARKERS[0] in line or HIDDEN_MARKERS[0] in line:
+                kind = "solution" if SOLUTION_MARKERS[0] in line else "hidden test"
+                current = SecretBlock(kind, f"{name}: {gid}" if name else gid, [])
+                blocks.append(current)
+            elif SOLUTION_MARKERS[1] in line or HIDDEN_MARKERS[1] in line:
+                current = None
+            elif current is not None:
+                current.lines.append(_norm(line))
+            else:
+                outside.append(_norm(line))
+    outside_text = "\n".join(outside)
+    for b in blocks:
+        b.lines = sorted(
+            {
+                s
+                for s in b.lines
+                if len(s) >= MIN_SECRET_CHARS
+                and not s.startswith("#")
+                and not _IMPORT_RE.match(s)
+                and not s.endswith(("(", "[", "{"))  # openers carry little information
+                and s not in outside_text
+            }
+        )
+    return [b for b in blocks if b.lines]
 
 
 def secret_lines(source: NotebookNode) -> set[str]:
-    """Distinctive lines of solutions and hidden tests (whitespace-normalised).
-
-    A line counts if it sits inside a solution or hidden-test block, is at least
-    MIN_SECRET_CHARS long, is not a bare comment, and does not occur (even as part
-    of a line) outside such blocks anywhere in the source notebook, so visible code
-    that a hidden test shares is not flagged.
-    """
-    inside: set[str] = set()
-    outside: set[str] = set()
-    for cell in source.cells:
-        block = None
-        for line in cell.source.split("\n"):
-            if any(m in line for m in (SOLUTION_MARKERS[0], HIDDEN_MARKERS[0])):
-                block = True
-                continue
-            if any(m in line for m in (SOLUTION_MARKERS[1], HIDDEN_MARKERS[1])):
-                block = None
-                continue
-            norm = _norm(line)
-            (inside if block else outside).add(norm)
-    outside_text = "\n".join(outside)
-    return {
-        s
-        for s in inside
-        if len(s) >= MIN_SECRET_CHARS and not s.startswith("#") and s not in outside_text
-    }
+    """Every distinctive line of every solution and hidden-test block."""
+    return {line for b in secret_blocks(source) for line in b.lines}
 
 
 def clear_solutions(nb: NotebookNode, cfg) -> NotebookNode:

@@ -121,7 +121,7 @@ class Session:
         self.skip: set[str] = set()
         self.status: dict[str, dict] = {}
         self.worker: Worker | None = None
-        self.call_deadline = deadline
+        self.budget = limits.cell_timeout  # submission time left in the current test cell
         self.infra_failures = 0
         self.restarts = 0
 
@@ -220,15 +220,22 @@ class Session:
     def request(self, req: dict, label: str):
         if self.worker is None:
             self.start()
-        deadline = min(self.call_deadline, self.deadline)
+        t0 = time.monotonic()
+        deadline = min(t0 + max(self.budget, 0.0), self.deadline)
         worker = self.worker
         try:
             wire.send(worker.to_child, req, deadline, where=label)
             msg = wire.recv(worker.from_child, deadline, MAX_RESULT_BYTES)
         except wire.WireTimeout:
+            self.budget = 0.0
             self.close()
+            limit = (
+                f"the notebook's time limit ({self.limits.notebook_timeout:g} s)"
+                if deadline >= self.deadline
+                else f"this test's time limit for your code ({self.limits.cell_timeout:g} s)"
+            )
             raise SubmissionTimeout(
-                f"{label} did not return within the time limit; the grader stopped it"
+                f"{label} did not finish before {limit}; the grader stopped it"
             ) from None
         except (wire.PeerGone, wire.WireError) as exc:
             desc = worker.exit_description()
@@ -238,6 +245,8 @@ class Session:
                     f"the submission's process ended while running {label} ({desc})"
                 ) from None
             raise SubmissionCrashed(f"{label} answered with invalid data ({exc})") from None
+        finally:
+            self.budget -= time.monotonic() - t0
         if not isinstance(msg, dict) or msg.get("ev") != "result":
             self.close()
             raise SubmissionCrashed(f"{label} answered with invalid data")
@@ -509,7 +518,9 @@ def run_test_cell(
             f"not run: the notebook's time limit ({limits.notebook_timeout:g} s) was reached"
         )
         return r
-    session.call_deadline = min(t + limits.cell_timeout, deadline)
+    # the submission's functions get cell_timeout in total per test cell; the
+    # instructor's own code (references such as Keras) is not counted
+    session.budget = limits.cell_timeout
     for name in functions:
         ns[name] = make_proxy(session, name)
     try:

@@ -1,0 +1,171 @@
+"""A2 (backpropagation through convolution and pooling), graded end to end.
+
+One module-scoped run autogrades every submission in tests/fixtures/a2/submissions
+(the solution, the blank student version, one plausible bug each) with 2 workers
+through the grader's library API, then writes their feedback; the tests below
+assert the exact score of each and that nothing student-facing quotes the
+instructor's code. The static tests at the end need no grading.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.autograde import autograde
+from grader.config import REPO_ROOT, load_config, resolve_paths
+from grader.feedback import feedback
+from grader.leaks import course_secrets, iter_files, scan_files
+from grader.notebooks import cell_role, nbgrader_meta, read_notebook
+from grader.release import release
+
+A2 = "a2_backprop_conv_pooling"
+FIXTURES = Path(__file__).parent / "fixtures" / "a2"
+SOURCE = REPO_ROOT / "solutions" / A2 / f"{A2}.ipynb"
+CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 10, 60
+
+POINTS = {
+    "test_numerical_gradient_basics": 5,
+    "test_numerical_gradient_second_order": 10,
+    "test_conv2d_backward_bias": 5,
+    "test_conv2d_backward_weights": 10,
+    "test_conv2d_backward_input": 10,
+    "test_conv2d_backward_input_stride": 10,
+    "test_conv2d_backward_input_padding": 10,
+    "test_max_pool2d_backward": 10,
+    "test_max_pool2d_backward_overlap": 5,
+    "test_max_pool2d_backward_ties": 10,
+    "test_avg_pool2d_backward": 8,
+    "test_avg_pool2d_backward_overlap": 7,
+}
+ALL = set(POINTS)
+MAX_POOL = {
+    "test_max_pool2d_backward",
+    "test_max_pool2d_backward_overlap",
+    "test_max_pool2d_backward_ties",
+}
+
+# fixture -> the test cells it must fail (its score is 100 minus their points)
+EXPECTED_FAILURES = {
+    "correct": set(),
+    "blank": ALL,
+    "conv-padding-wrong-crop": {"test_conv2d_backward_input_padding"},
+    "conv-weights-transposed": {"test_conv2d_backward_weights"},
+    "maxpool-whole-window": MAX_POOL,
+    "checker-one-sided": {"test_numerical_gradient_second_order"},
+}
+CLASS = sorted(EXPECTED_FAILURES)
+
+
+def load_results(course: Path, student: str) -> dict:
+    path = course / "autograded" / student / A2 / "results.json"
+    return json.loads(path.read_text())["notebooks"][A2]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde the A2 fixture class once, then write its feedback."""
+    course = tmp_path_factory.mktemp("a2class") / "course"
+    for name in CLASS:
+        folder = course / "submitted" / name / A2
+        folder.mkdir(parents=True)
+        shutil.copy(FIXTURES / "submissions" / f"{name}.ipynb", folder / f"{A2}.ipynb")
+    cfg = load_config()
+    paths = resolve_paths(cfg, course)
+    report = autograde(
+        cfg,
+        paths,
+        A2,
+        workers=2,
+        cell_timeout=CELL_TIMEOUT,
+        notebook_timeout=NOTEBOOK_TIMEOUT,
+        memory_mb=1024,
+    )
+    return {"course": course, "report": report, "feedback": feedback(paths, A2)}
+
+
+@pytest.mark.grading
+def test_autograde_grades_every_submission(graded):
+    assert [o.student for o in graded["report"].outcomes] == CLASS
+    assert graded["report"].errors == []
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", CLASS)
+def test_fixture_scores_exactly(graded, name):
+    r = load_results(graded["course"], name)
+    failed = {t["grade_id"] for t in r["tests"] if not t["passed"]}
+    assert failed == EXPECTED_FAILURES[name], [
+        (t["grade_id"], t["message"][:300]) for t in r["tests"] if not t["passed"]
+    ]
+    assert r["score"] == 100 - sum(POINTS[g] for g in EXPECTED_FAILURES[name])
+    assert r["max_score"] == 100
+
+
+@pytest.mark.grading
+def test_grading_stays_within_its_limits(graded):
+    for name in CLASS:
+        r = load_results(graded["course"], name)
+        assert r["seconds"] <= NOTEBOOK_TIMEOUT, (name, r["seconds"])
+        for t in r["tests"]:
+            assert t["seconds"] <= CELL_TIMEOUT, (name, t["grade_id"], t["seconds"])
+
+
+@pytest.mark.grading
+def test_feedback_names_the_failed_check(graded):
+    html = (graded["course"] / "feedback" / "checker-one-sided" / A2 / f"{A2}.html").read_text()
+    assert "Score: 90 / 100" in html
+    assert "Check that numerical_gradient is second-order accurate" in html
+    assert "a one-sided difference only to about eps" in html
+
+
+@pytest.mark.grading
+def test_feedback_never_contains_test_or_solution_code(graded):
+    files = iter_files([graded["course"] / "feedback"])
+    assert len(files) == len(CLASS) == len(graded["feedback"])
+    assert scan_files(files, course_secrets(SOURCE.parent), markers=True) == []
+    for f in files:  # not even the visible checks' source
+        assert "np.testing.assert_allclose(" not in f.read_text()
+
+
+# --------------------------------------------------------------------------- static
+def test_student_version_is_current_and_holds_no_instructor_code():
+    cfg = load_config()
+    release(cfg, resolve_paths(cfg), [A2], check=True)  # raises if stale or leaking
+    secrets = course_secrets(REPO_ROOT / "solutions")  # every assignment's
+    assert scan_files(iter_files([REPO_ROOT / "assignments" / A2]), secrets) == []
+
+
+def test_points_and_test_cells_follow_the_plan():
+    nb = read_notebook(SOURCE)
+    tests = [c for c in nb.cells if cell_role(c) == "test"]
+    assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == POINTS
+    assert sum(POINTS.values()) == 100
+    headings = re.findall(
+        r"^## Part [A-Z] \((\d+) points\)",
+        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
+        flags=re.M,
+    )
+    assert sum(int(h) for h in headings) == 100
+    for c in tests:  # hidden checks on seeded random cases in every test cell
+        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+        assert "np.random.default_rng(" in hidden, nbgrader_meta(c)["grade_id"]
+
+
+def test_fixtures_are_what_make_fixtures_writes():
+    spec = importlib.util.spec_from_file_location("a2_make", FIXTURES / "make_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.fixtures()
+    assert sorted(made) == CLASS
+    for name, nb in made.items():
+        on_disk = nbformat.read(FIXTURES / "submissions" / f"{name}.ipynb", as_version=4)
+        assert nbformat.writes(nb) == nbformat.writes(on_disk), (
+            f"{name}.ipynb is stale: run tests/fixtures/a2/make_fixtures.py"
+        )

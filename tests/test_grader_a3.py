@@ -1,0 +1,183 @@
+"""A3 (shapes, parameters and receptive fields), graded end to end.
+
+One module-scoped run autogrades every submission in tests/fixtures/a3/submissions
+(the solution, the blank student version, one plausible bug each, and a model
+description that smuggles in layers the grader must refuse) with 2 workers through
+the grader's library API, then writes their feedback; the tests below assert the
+exact score of each and that nothing student-facing quotes the instructor's code.
+The static tests at the end need no grading.
+
+Part D builds a Keras model inside the submission's sandbox, so A3 needs Keras and
+TensorFlow importable there, which the course configuration hides from every
+assignment (grader/nbgrader_config.py, ``hidden_packages``). Until the grader can
+make them visible for this assignment alone, ``a3_config`` does it here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.autograde import autograde
+from grader.config import REPO_ROOT, load_config, resolve_paths, settings
+from grader.feedback import feedback
+from grader.leaks import course_secrets, iter_files, scan_files
+from grader.notebooks import cell_role, nbgrader_meta, read_notebook
+from grader.release import release
+
+A3 = "a3_shapes_params_receptive_fields"
+FIXTURES = Path(__file__).parent / "fixtures" / "a3"
+SOURCE = REPO_ROOT / "solutions" / A3 / f"{A3}.ipynb"
+# importing TensorFlow in the sandbox takes most of a notebook's time
+CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 60, 120
+KERAS = ("keras", "tensorflow")
+
+POINTS = {
+    "test_output_size_valid": 7,
+    "test_output_size_same": 8,
+    "test_conv2d_params": 8,
+    "test_depthwise_conv2d_params": 8,
+    "test_dense_params": 7,
+    "test_batchnorm_params": 7,
+    "test_receptive_field_stride1": 10,
+    "test_receptive_field_strided": 15,
+    "test_build_model_small_net": 10,
+    "test_build_model_random_specs": 20,
+}
+ALL = set(POINTS)
+MODEL = {"test_build_model_small_net", "test_build_model_random_specs"}
+
+# fixture -> the test cells it must fail (its score is 100 minus their points)
+EXPECTED_FAILURES = {
+    "correct": set(),
+    "blank": ALL,
+    "bias-forgotten": {"test_conv2d_params", "test_depthwise_conv2d_params", "test_dense_params"},
+    "rf-without-jump": {"test_receptive_field_strided"},
+    "same-everywhere": {"test_output_size_valid"} | MODEL,
+    "model-json-smuggle": MODEL,
+}
+CLASS = sorted(EXPECTED_FAILURES)
+
+
+def a3_config():
+    """The course configuration, with Keras and TensorFlow visible in the sandbox."""
+    cfg = load_config()
+    hidden = settings(cfg).hidden_packages
+    cfg.GraderSettings.hidden_packages = [p for p in hidden if p not in KERAS]
+    return cfg
+
+
+def load_results(course: Path, student: str) -> dict:
+    path = course / "autograded" / student / A3 / "results.json"
+    return json.loads(path.read_text())["notebooks"][A3]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde the A3 fixture class once, then write its feedback."""
+    course = tmp_path_factory.mktemp("a3class") / "course"
+    for name in CLASS:
+        folder = course / "submitted" / name / A3
+        folder.mkdir(parents=True)
+        shutil.copy(FIXTURES / "submissions" / f"{name}.ipynb", folder / f"{A3}.ipynb")
+    cfg = a3_config()
+    paths = resolve_paths(cfg, course)
+    report = autograde(
+        cfg, paths, A3, workers=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT
+    )
+    return {"course": course, "report": report, "feedback": feedback(paths, A3)}
+
+
+@pytest.mark.grading
+def test_autograde_grades_every_submission(graded):
+    assert [o.student for o in graded["report"].outcomes] == CLASS
+    assert graded["report"].errors == []
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", CLASS)
+def test_fixture_scores_exactly(graded, name):
+    r = load_results(graded["course"], name)
+    failed = {t["grade_id"] for t in r["tests"] if not t["passed"]}
+    assert failed == EXPECTED_FAILURES[name], [
+        (t["grade_id"], t["message"][:300]) for t in r["tests"] if not t["passed"]
+    ]
+    assert r["score"] == 100 - sum(POINTS[g] for g in EXPECTED_FAILURES[name])
+    assert r["max_score"] == 100
+
+
+@pytest.mark.grading
+def test_grading_stays_within_its_limits(graded):
+    for name in CLASS:
+        r = load_results(graded["course"], name)
+        assert r["seconds"] <= NOTEBOOK_TIMEOUT, (name, r["seconds"])
+        assert all(c["status"] != "timeout" for c in r["cells"]), name
+
+
+@pytest.mark.grading
+def test_smuggled_layers_are_refused_not_rebuilt(graded):
+    r = load_results(graded["course"], "model-json-smuggle")
+    for t in r["tests"]:
+        if t["grade_id"] in MODEL:
+            assert "ValueError: layer 'TFSMLayer' is not one of" in t["message"], t["message"]
+    assert not Path("/tmp/pwned").exists()
+
+
+@pytest.mark.grading
+def test_feedback_names_the_failed_check(graded):
+    html = (graded["course"] / "feedback" / "rf-without-jump" / A3 / f"{A3}.html").read_text()
+    assert "Score: 85 / 100" in html
+    assert "Check receptive_field for stacks with strides" in html
+    assert "the jump is the product of the strides" in html
+
+
+@pytest.mark.grading
+def test_feedback_never_contains_test_or_solution_code(graded):
+    files = iter_files([graded["course"] / "feedback"])
+    assert len(files) == len(CLASS) == len(graded["feedback"])
+    assert scan_files(files, course_secrets(SOURCE.parent), markers=True) == []
+    for f in files:  # not even the visible checks' source
+        assert "assert output_size(" not in f.read_text()
+
+
+# --------------------------------------------------------------------------- static
+def test_student_version_is_current_and_holds_no_instructor_code():
+    cfg = load_config()
+    release(cfg, resolve_paths(cfg), [A3], check=True)  # raises if stale or leaking
+    secrets = course_secrets(REPO_ROOT / "solutions")  # every assignment's
+    assert scan_files(iter_files([REPO_ROOT / "assignments" / A3]), secrets) == []
+
+
+def test_points_and_test_cells_follow_the_plan():
+    nb = read_notebook(SOURCE)
+    tests = [c for c in nb.cells if cell_role(c) == "test"]
+    assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == POINTS
+    assert sum(POINTS.values()) == 100
+    headings = re.findall(
+        r"^## Part [A-Z] \((\d+) points\)",
+        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
+        flags=re.M,
+    )
+    assert sum(int(h) for h in headings) == 100
+    for c in tests:  # hidden checks on seeded random cases in every test cell
+        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+        assert "np.random.default_rng(" in hidden, nbgrader_meta(c)["grade_id"]
+
+
+def test_fixtures_are_what_make_fixtures_writes():
+    spec = importlib.util.spec_from_file_location("a3_make", FIXTURES / "make_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.fixtures()
+    assert sorted(made) == CLASS
+    for name, nb in made.items():
+        on_disk = nbformat.read(FIXTURES / "submissions" / f"{name}.ipynb", as_version=4)
+        assert nbformat.writes(nb) == nbformat.writes(on_disk), (
+            f"{name}.ipynb is stale: run tests/fixtures/a3/make_fixtures.py"
+        )
