@@ -18,7 +18,7 @@ def run(tmp_path, names, profile, **kwargs):
 
 
 def test_profile_parameters_reach_the_notebook_and_metrics_are_reported(tmp_path):
-    profile = Profile("quick", 60, {"simple": {"epochs": 2, "scale": 0.5}})
+    profile = Profile("quick", 300, {"simple": {"epochs": 2, "scale": 0.5}})
     [result] = run(tmp_path, ["simple"], profile)
     assert result.ok, result.error
     assert result.metrics == {"epochs_run": 2, "fake_acc": 0.25, "label": "hello"}
@@ -28,7 +28,7 @@ def test_profile_parameters_reach_the_notebook_and_metrics_are_reported(tmp_path
 
 
 def test_report_lists_every_notebook_in_json_and_markdown(tmp_path):
-    profile = Profile("quick", 60, {})
+    profile = Profile("quick", 300, {})
     run(tmp_path, ["simple", "broken"], profile, keep_going=True)
     rows = json.loads((tmp_path / "reports" / "execution-quick.json").read_text())
     assert [(r["notebook"], r["status"]) for r in rows] == [
@@ -41,7 +41,7 @@ def test_report_lists_every_notebook_in_json_and_markdown(tmp_path):
 
 
 def test_failure_names_the_source_cell_and_the_error(tmp_path):
-    [result] = run(tmp_path, ["broken"], Profile("quick", 60, {}))
+    [result] = run(tmp_path, ["broken"], Profile("quick", 300, {}))
     assert result.status == "failed"
     # Cell 4 of the source notebook, although papermill injected a cell before it.
     assert result.error.startswith("cell 4 ")
@@ -49,7 +49,7 @@ def test_failure_names_the_source_cell_and_the_error(tmp_path):
 
 
 def test_run_stops_at_the_first_failure_unless_told_to_keep_going(tmp_path):
-    results = run(tmp_path, ["broken", "simple"], Profile("quick", 60, {}))
+    results = run(tmp_path, ["broken", "simple"], Profile("quick", 300, {}))
     assert [r.notebook for r in results] == ["broken.ipynb"]
 
 
