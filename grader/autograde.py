@@ -386,7 +386,9 @@ def autograde(
     }
     log_dir = course / "autograded" / ".logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    per_student_timeout = len(specs) * (limits["notebook_timeout"] + 60) + 60
+    # a safety net only: the runner enforces the submission's limits itself; this
+    # also covers the tests' own reference computations on a loaded machine
+    per_student_timeout = len(specs) * (2 * limits["notebook_timeout"] + 180) + 60
 
     jobs: queue.Queue = queue.Queue()
     for sid in subs:

@@ -23,6 +23,7 @@ from grader.config import REPO_ROOT, load_config, resolve_paths
 from grader.feedback import feedback
 from grader.leaks import course_secrets, iter_files, scan_files
 from grader.notebooks import cell_role, nbgrader_meta, read_notebook
+from grader.notebooks import test_name as docstring_name
 from grader.release import release
 
 A2 = "a2_backprop_conv_pooling"
@@ -142,20 +143,72 @@ def test_student_version_is_current_and_holds_no_instructor_code():
     assert scan_files(iter_files([REPO_ROOT / "assignments" / A2]), secrets) == []
 
 
-def test_points_and_test_cells_follow_the_plan():
+def parts(nb):
+    """[(heading, points in heading, [test cells])] for each '## Part X (N points)'."""
+    out = []
+    for cell in nb.cells:
+        m = re.search(r"^## Part \w \((\d+) points\)", cell.source, flags=re.M)
+        if cell.cell_type == "markdown" and m:
+            out.append((m.group(0), int(m.group(1)), []))
+        elif cell_role(cell) == "test" and out:
+            out[-1][2].append(cell)
+    return out
+
+
+def test_header_explains_grading_self_checks_and_honour_code():
+    header = read_notebook(SOURCE).cells[0].source
+    assert header.startswith("# Assignment 2: Backpropagation through convolution and pooling")
+    for phrase in ("How it is graded (100 points)", "Self-checks", "Honour code", "Rules"):
+        assert phrase in header
+
+
+def test_points_add_up_to_each_heading_and_to_100():
     nb = read_notebook(SOURCE)
     tests = [c for c in nb.cells if cell_role(c) == "test"]
     assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == POINTS
-    assert sum(POINTS.values()) == 100
-    headings = re.findall(
-        r"^## Part [A-Z] \((\d+) points\)",
-        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
-        flags=re.M,
-    )
-    assert sum(int(h) for h in headings) == 100
-    for c in tests:  # hidden checks on seeded random cases in every test cell
-        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
-        assert "np.random.default_rng(" in hidden, nbgrader_meta(c)["grade_id"]
+    found = parts(nb)
+    for heading, points, cells in found:
+        assert sum(nbgrader_meta(c)["points"] for c in cells) == points, heading
+    assert sum(p for _, p, _ in found) == 100 == sum(POINTS.values())
+
+
+def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
+    for c in read_notebook(SOURCE).cells:
+        if cell_role(c) == "test":
+            gid = nbgrader_meta(c)["grade_id"]
+            assert docstring_name(c.source, "") != "", gid
+            hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+            assert "np.random.default_rng(" in hidden, gid
+
+
+def test_hidden_tests_compare_with_independent_references():
+    hidden = "\n".join(c.source for c in read_notebook(SOURCE).cells if cell_role(c) == "test")
+    for ref in (
+        "tf.GradientTape",
+        "keras.layers.Conv2D",
+        "keras.layers.ZeroPadding2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "conv2d_forward(_up",
+    ):
+        assert ref in hidden
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "numerical_gradient",
+        "check_function_gradient",
+        "conv2d_backward",
+        "max_pool2d_backward",
+        "avg_pool2d_backward",
+    ],
+)
+def test_student_version_has_each_function(name):
+    release_nb = read_notebook(REPO_ROOT / "assignments" / A2 / f"{A2}.ipynb")
+    src = "\n".join(c.source for c in release_nb.cells if cell_role(c) == "answer")
+    assert f"def {name}(" in src
+    assert "raise NotImplementedError()" in src
 
 
 def test_fixtures_are_what_make_fixtures_writes():

@@ -1,16 +1,15 @@
 """A3 (shapes, parameters and receptive fields), graded end to end.
 
 One module-scoped run autogrades every submission in tests/fixtures/a3/submissions
-(the solution, the blank student version, one plausible bug each, and a model
-description that smuggles in layers the grader must refuse) with 2 workers through
-the grader's library API, then writes their feedback; the tests below assert the
-exact score of each and that nothing student-facing quotes the instructor's code.
+(the solution, the blank student version, one plausible bug each, and layer
+descriptions that smuggle in layers the grader must refuse to build) with 2 workers
+through the grader's library API, then writes their feedback; the tests below assert
+the exact score of each and that nothing student-facing quotes the instructor's code.
 The static tests at the end need no grading.
 
-Part D builds a Keras model inside the submission's sandbox, so A3 needs Keras and
-TensorFlow importable there, which the course configuration hides from every
-assignment (grader/nbgrader_config.py, ``hidden_packages``). Until the grader can
-make them visible for this assignment alone, ``a3_config`` does it here.
+Part D's submissions describe Keras layers as plain data; the trusted test runner
+builds them (the notebook's read-only ``build_model``), so the sandbox never needs
+Keras, which the course configuration hides from every assignment.
 """
 
 from __future__ import annotations
@@ -25,18 +24,17 @@ import nbformat
 import pytest
 
 from grader.autograde import autograde
-from grader.config import REPO_ROOT, load_config, resolve_paths, settings
+from grader.config import REPO_ROOT, load_config, resolve_paths
 from grader.feedback import feedback
 from grader.leaks import course_secrets, iter_files, scan_files
 from grader.notebooks import cell_role, nbgrader_meta, read_notebook
+from grader.notebooks import test_name as docstring_name
 from grader.release import release
 
 A3 = "a3_shapes_params_receptive_fields"
 FIXTURES = Path(__file__).parent / "fixtures" / "a3"
 SOURCE = REPO_ROOT / "solutions" / A3 / f"{A3}.ipynb"
-# importing TensorFlow in the sandbox takes most of a notebook's time
-CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 60, 120
-KERAS = ("keras", "tensorflow")
+CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 30, 120
 
 POINTS = {
     "test_output_size_valid": 7,
@@ -47,11 +45,11 @@ POINTS = {
     "test_batchnorm_params": 7,
     "test_receptive_field_stride1": 10,
     "test_receptive_field_strided": 15,
-    "test_build_model_small_net": 10,
-    "test_build_model_random_specs": 20,
+    "test_keras_layers_small_net": 10,
+    "test_keras_layers_random_specs": 20,
 }
 ALL = set(POINTS)
-MODEL = {"test_build_model_small_net", "test_build_model_random_specs"}
+MODEL = {"test_keras_layers_small_net", "test_keras_layers_random_specs"}
 
 # fixture -> the test cells it must fail (its score is 100 minus their points)
 EXPECTED_FAILURES = {
@@ -60,17 +58,9 @@ EXPECTED_FAILURES = {
     "bias-forgotten": {"test_conv2d_params", "test_depthwise_conv2d_params", "test_dense_params"},
     "rf-without-jump": {"test_receptive_field_strided"},
     "same-everywhere": {"test_output_size_valid"} | MODEL,
-    "model-json-smuggle": MODEL,
+    "layers-smuggle": MODEL,
 }
 CLASS = sorted(EXPECTED_FAILURES)
-
-
-def a3_config():
-    """The course configuration, with Keras and TensorFlow visible in the sandbox."""
-    cfg = load_config()
-    hidden = settings(cfg).hidden_packages
-    cfg.GraderSettings.hidden_packages = [p for p in hidden if p not in KERAS]
-    return cfg
 
 
 def load_results(course: Path, student: str) -> dict:
@@ -86,7 +76,7 @@ def graded(tmp_path_factory):
         folder = course / "submitted" / name / A3
         folder.mkdir(parents=True)
         shutil.copy(FIXTURES / "submissions" / f"{name}.ipynb", folder / f"{A3}.ipynb")
-    cfg = a3_config()
+    cfg = load_config()
     paths = resolve_paths(cfg, course)
     report = autograde(
         cfg, paths, A3, workers=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT
@@ -121,11 +111,11 @@ def test_grading_stays_within_its_limits(graded):
 
 
 @pytest.mark.grading
-def test_smuggled_layers_are_refused_not_rebuilt(graded):
-    r = load_results(graded["course"], "model-json-smuggle")
+def test_smuggled_layers_are_refused_not_built(graded):
+    r = load_results(graded["course"], "layers-smuggle")
     for t in r["tests"]:
         if t["grade_id"] in MODEL:
-            assert "ValueError: layer 'TFSMLayer' is not one of" in t["message"], t["message"]
+            assert "ValueError: layer 0: 'TFSMLayer' is not one of" in t["message"], t["message"]
     assert not Path("/tmp/pwned").exists()
 
 
@@ -154,20 +144,67 @@ def test_student_version_is_current_and_holds_no_instructor_code():
     assert scan_files(iter_files([REPO_ROOT / "assignments" / A3]), secrets) == []
 
 
-def test_points_and_test_cells_follow_the_plan():
+def parts(nb):
+    """[(heading, points in heading, [test cells])] for each '## Part X (N points)'."""
+    out = []
+    for cell in nb.cells:
+        m = re.search(r"^## Part \w \((\d+) points\)", cell.source, flags=re.M)
+        if cell.cell_type == "markdown" and m:
+            out.append((m.group(0), int(m.group(1)), []))
+        elif cell_role(cell) == "test" and out:
+            out[-1][2].append(cell)
+    return out
+
+
+def test_header_explains_grading_self_checks_and_honour_code():
+    header = read_notebook(SOURCE).cells[0].source
+    assert header.startswith("# Assignment 3: Shapes, parameters and receptive fields")
+    for phrase in ("How it is graded (100 points)", "Self-checks", "Honour code", "Rules"):
+        assert phrase in header
+
+
+def test_points_add_up_to_each_heading_and_to_100():
     nb = read_notebook(SOURCE)
     tests = [c for c in nb.cells if cell_role(c) == "test"]
     assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == POINTS
-    assert sum(POINTS.values()) == 100
-    headings = re.findall(
-        r"^## Part [A-Z] \((\d+) points\)",
-        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
-        flags=re.M,
-    )
-    assert sum(int(h) for h in headings) == 100
-    for c in tests:  # hidden checks on seeded random cases in every test cell
-        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
-        assert "np.random.default_rng(" in hidden, nbgrader_meta(c)["grade_id"]
+    found = parts(nb)
+    for heading, points, cells in found:
+        assert sum(nbgrader_meta(c)["points"] for c in cells) == points, heading
+    assert sum(p for _, p, _ in found) == 100 == sum(POINTS.values())
+
+
+def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
+    for c in read_notebook(SOURCE).cells:
+        if cell_role(c) == "test":
+            gid = nbgrader_meta(c)["grade_id"]
+            assert docstring_name(c.source, "") != "", gid
+            hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+            assert "np.random.default_rng(" in hidden, gid
+
+
+def test_hidden_tests_compare_with_independent_references():
+    hidden = "\n".join(c.source for c in read_notebook(SOURCE).cells if cell_role(c) == "test")
+    for ref in ("compute_output_shape", "count_params()", "tf.nn.conv1d", "keras.Sequential"):
+        assert ref in hidden
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "output_size",
+        "conv2d_params",
+        "depthwise_conv2d_params",
+        "dense_params",
+        "batchnorm_params",
+        "receptive_field",
+        "keras_layers",
+    ],
+)
+def test_student_version_has_each_function(name):
+    release_nb = read_notebook(REPO_ROOT / "assignments" / A3 / f"{A3}.ipynb")
+    src = "\n".join(c.source for c in release_nb.cells if cell_role(c) == "answer")
+    assert f"def {name}(" in src
+    assert "raise NotImplementedError()" in src
 
 
 def test_fixtures_are_what_make_fixtures_writes():
