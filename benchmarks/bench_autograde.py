@@ -68,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     rows = [run(args.copies, w, args.sandbox) for w in args.workers]
-    print(f"\nA1 solution x {args.copies}, {platform.machine()}, "
-          f"{__import__('os').cpu_count()} CPUs, sandbox: {rows[0]['sandbox']}\n")
+    print(
+        f"\nA1 solution x {args.copies}, {platform.machine()}, "
+        f"{__import__('os').cpu_count()} CPUs, sandbox: {rows[0]['sandbox']}\n"
+    )
     print("| workers | wall time (s) | submissions/min | mean s per submission |")
     print("| ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['workers']} | {r['wall_seconds']} | {r['submissions_per_minute']} | "
-              f"{r['mean_seconds_per_submission']} |")
+        print(
+            f"| {r['workers']} | {r['wall_seconds']} | {r['submissions_per_minute']} | "
+            f"{r['mean_seconds_per_submission']} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -5,7 +5,8 @@ included (jupyter/nbgrader#917, "by design"). Here the page is built from
 ``results.json`` instead: each test's name (the first line of its docstring,
 which students already see), points and pass/fail message, the notes about the
 submission, and errors in the student's own cells. No test source is ever
-rendered. As a second line of defence every message is checked against the
+rendered, and a failed *hidden* check shows its case but not the values it
+compared. As a second line of defence every message is checked against the
 secret lines of the source notebook (grader.leaks) and redacted if it quotes
 one, and the finished page is scanned again before it is written.
 """
@@ -13,6 +14,7 @@ one, and the finished page is scanned again before it is written.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jinja2
@@ -22,6 +24,25 @@ from .errors import ConfigError, LeakError
 from .leaks import course_secrets, find_in_text, redact
 
 TEMPLATE = "feedback.html.j2"
+
+# where NumPy's assertion messages start listing the values they compared
+_VALUES = re.compile(r"^\s*(Mismatch|Max (absolute|relative)|ACTUAL|DESIRED|x:|y:|First \d+)")
+HIDDEN_NOTE = "(a hidden check: the values it compared are not shown)"
+
+
+def hidden_message(message: str) -> str:
+    """A failed hidden check's message without the values it compared.
+
+    The case (shapes, strides, paddings, as the instructor wrote it) stays; the
+    arrays NumPy prints (actual and desired values) go, so that feedback cannot
+    be turned into a table of the hidden tests' expected outputs."""
+    kept = []
+    for line in message.splitlines():
+        if _VALUES.match(line):
+            break
+        if line.strip():
+            kept.append(line)
+    return "\n".join(kept + [HIDDEN_NOTE])
 
 
 def _env() -> jinja2.Environment:
@@ -57,7 +78,12 @@ def render(record: dict, notebook: str, title: str, secrets: set[str]) -> tuple[
         redactions += hit
         return text
 
-    tests = [{**t, "name": clean(t["name"]), "message": clean(t["message"])} for t in r["tests"]]
+    tests = []
+    for t in r["tests"]:
+        message = t["message"]
+        if t.get("hidden") and not t["passed"]:
+            message = hidden_message(message)
+        tests.append({**t, "name": clean(t["name"]), "message": clean(message)})
     cells = [
         {"label": c["label"], "status": c["status"], "message": clean(c.get("message"))}
         for c in r.get("cells", [])

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from . import wire
 from .errors import GradingError
-from .notebooks import NotebookSpec, SpecCell, nbgrader_meta
+from .notebooks import HIDDEN_MARKERS, NotebookSpec, SpecCell, nbgrader_meta
 from .sandbox import Sandbox, SandboxConfig, Worker
 
 log = logging.getLogger("grader.runner")
@@ -550,6 +550,7 @@ def run_test_cell(
         r["passed"], r["points"], r["message"] = True, c.points, "passed"
     except (SubmissionTimeout, SubmissionCrashed) as exc:
         r["message"] = _short(str(exc))
+        r["hidden"] = _failed_in_hidden_part(c, exc)
     except KeyboardInterrupt:
         raise
     except GradingError:
@@ -560,8 +561,33 @@ def run_test_cell(
             r["message"] = _short(msg)
         else:
             r["message"] = _short(f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__)
+        r["hidden"] = _failed_in_hidden_part(c, exc)
     r["seconds"] = round(time.monotonic() - t, 3)
     return r
+
+
+def _hidden_lines(source: str) -> set[int]:
+    lines, hidden = set(), False
+    for n, line in enumerate(source.split("\n"), start=1):
+        if HIDDEN_MARKERS[0] in line:
+            hidden = True
+        elif HIDDEN_MARKERS[1] in line:
+            hidden = False
+        elif hidden:
+            lines.add(n)
+    return lines
+
+
+def _failed_in_hidden_part(c: SpecCell, exc: BaseException) -> bool:
+    """Whether the test cell stopped on a line of its hidden part."""
+    filename = f"<test {c.grade_id}>"
+    lineno = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    return lineno is not None and lineno in _hidden_lines(c.source)
 
 
 # --------------------------------------------------------------------------- process

@@ -222,6 +222,15 @@ def test_feedback_never_contains_test_or_solution_code(graded):
         assert "np.testing.assert_allclose(" not in f.read_text()
 
 
+def test_failed_hidden_checks_are_told_apart_from_visible_ones(graded):
+    r = {t["grade_id"]: t for t in load_results(graded["course"], "size-rounded-up")["tests"]}
+    assert r["test_conv_output_size"]["hidden"] is True  # the visible checks pass
+    r = {t["grade_id"]: t for t in load_results(graded["course"], "kernel-flipped")["tests"]}
+    assert r["test_corr2d"]["hidden"] is False  # the worked example already fails
+    html = feedback_file(graded, "size-rounded-up").read_text()
+    assert "returned 7, expected 6" in html and "a hidden check" in html
+
+
 def test_feedback_escapes_what_submissions_print(graded):
     html = feedback_file(graded, "snoop" if BWRAP else "fake-output").read_text()
     assert "<script" not in html.lower()
@@ -279,42 +288,15 @@ def test_export_writes_csv_summary_and_figure(graded):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_regrading_one_student_leaves_the_others_alone(graded):
-    """Runs last: replaces one submission and regrades only that student."""
+def test_regrading_selected_students_without_bubblewrap(graded, capsys):
+    """Runs last. Replaces one submission, then regrades three students with the
+    fallback sandbox (what a machine without bubblewrap gets): only their grades
+    may change, the warning is loud, and the fallback is as fair."""
     course = graded["course"]
     before = {(r["student_id"], r["part"]): r["points"] for r in read_csv(course)}
     target = course / "submitted" / "kernel-flipped" / A1 / f"{A1}.ipynb"
     shutil.copy(FIXTURES / "correct.ipynb", target)
-    rc = run_cli(
-        "autograde",
-        A1,
-        "--course",
-        course,
-        "--student",
-        "kernel-flipped",
-        "--workers",
-        "2",
-        "--cell-timeout",
-        CELL_TIMEOUT,
-        "--memory-mb",
-        "1024",
-    )
-    assert rc == 0
-    assert run_cli("export", "--course", course) == 0
-    after = {(r["student_id"], r["part"]): r["points"] for r in read_csv(course)}
-    changed = {k for k in before if before[k] != after[k]}
-    assert changed == {("kernel-flipped", "test_corr2d")}
-    assert after[("kernel-flipped", "test_corr2d")] == "20"
-
-
-def test_fallback_without_bubblewrap_is_loud_and_still_fair(tmp_path, capsys):
-    """--sandbox rlimits: what a machine without bubblewrap gets."""
-    course = tmp_path / "course"
-    names = ["correct", "rebind-assert", "kill-self"]
-    for name in names:
-        folder = course / "submitted" / name / A1
-        folder.mkdir(parents=True)
-        shutil.copy(FIXTURES / f"{name}.ipynb", folder / f"{A1}.ipynb")
+    capsys.readouterr()
     rc = run_cli(
         "autograde",
         A1,
@@ -324,6 +306,12 @@ def test_fallback_without_bubblewrap_is_loud_and_still_fair(tmp_path, capsys):
         "rlimits",
         "--workers",
         "1",
+        "--student",
+        "kernel-flipped",
+        "--student",
+        "rebind-assert",
+        "--student",
+        "kill-self",
         "--cell-timeout",
         CELL_TIMEOUT,
         "--memory-mb",
@@ -332,9 +320,14 @@ def test_fallback_without_bubblewrap_is_loud_and_still_fair(tmp_path, capsys):
     assert rc == 0
     err = capsys.readouterr().err
     assert "NOT isolated by bubblewrap" in err and "READ every file" in err
-    scores = {n: load_results(course, n)["score"] for n in names}
-    assert scores == {"correct": 100, "rebind-assert": 0, "kill-self": 90}
-    assert load_results(course, "correct")["sandbox"] == "rlimits"
+    for name in ("kernel-flipped", "rebind-assert", "kill-self"):
+        assert load_results(course, name)["sandbox"] == "rlimits"
+    assert load_results(course, "correct")["sandbox"] == ("bubblewrap" if BWRAP else "rlimits")
+    assert run_cli("export", "--course", course) == 0
+    after = {(r["student_id"], r["part"]): r["points"] for r in read_csv(course)}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {("kernel-flipped", "test_corr2d")}
+    assert after[("kernel-flipped", "test_corr2d")] == "20"
 
 
 def test_feedback_redacts_a_message_that_quotes_hidden_code():
@@ -368,3 +361,28 @@ def test_feedback_redacts_a_message_that_quotes_hidden_code():
     assert redactions == 2
     assert find_in_text(html, secrets) == []
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_feedback_hides_the_values_a_hidden_check_compared():
+    from grader.feedback import render
+
+    message = (
+        "AssertionError: \nNot equal to tolerance rtol=0.0001, atol=0.0001\n"
+        "conv2d_forward(X of shape (2, 7, 9, 3), stride=2) differs from keras.layers.Conv2D\n"
+        "Mismatched elements: 14 / 16 (87.5%)\n ACTUAL: array([1.5, 2.5])\n"
+        " DESIRED: array([3.25, 4.75])"
+    )
+    test = {
+        "grade_id": "t",
+        "name": "T",
+        "points": 0,
+        "max_points": 10,
+        "passed": False,
+        "message": message,
+        "hidden": True,
+    }
+    record = {"student": "x", "notebooks": {A1: {"score": 0, "max_score": 10, "tests": [test]}}}
+    html, _ = render(record, A1, "A1", set())
+    assert "stride=2) differs from keras.layers.Conv2D" in html
+    assert "3.25" not in html and "Mismatched" not in html
+    assert "a hidden check: the values it compared are not shown" in html
