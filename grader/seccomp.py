@@ -2,10 +2,12 @@
 
 The filter stops a submission from starting processes (``fork``, ``vfork``,
 ``clone`` without ``CLONE_THREAD``; threads still work), from opening any socket
-other than a Unix one (no network even where no network namespace exists), from
-``ptrace``/``process_vm_readv`` on other processes, from ``io_uring`` (which could
-bypass the rest), and, in the fallback without bubblewrap, from signalling any
-process but itself. A system call from a foreign ABI (32-bit calls on x86_64) kills
+(no network even where no network namespace exists, and no Unix socket such as
+a Docker daemon's; ``socketpair`` still works), from ``ptrace`` and
+``process_vm_readv`` on other processes, from ``io_uring`` (which could bypass the
+rest), from namespaces, mounts, keyrings, BPF, perf and userfaultfd (kernel attack
+surface a notebook never needs), and, in the fallback without bubblewrap, from
+signalling any process but itself. A system call from a foreign ABI (32-bit calls on x86_64) kills
 the process, so the filter cannot be sidestepped.
 
 ``program(...)`` returns the raw BPF bytes (the format bubblewrap's ``--seccomp FD``
@@ -32,7 +34,6 @@ _RET_KILL_PROCESS = 0x80000000
 _RET_ERRNO = 0x00050000
 
 _CLONE_THREAD = 0x00010000
-_AF_UNIX = 1
 
 # offsets in struct seccomp_data
 _OFF_NR = 0
@@ -62,6 +63,17 @@ _ARCHES = {
         "io_uring_setup": 425,
         "io_uring_enter": 426,
         "io_uring_register": 427,
+        "unshare": 272,
+        "setns": 308,
+        "mount": 165,
+        "umount2": 166,
+        "pivot_root": 155,
+        "add_key": 248,
+        "request_key": 249,
+        "keyctl": 250,
+        "perf_event_open": 298,
+        "bpf": 321,
+        "userfaultfd": 323,
     },
     "aarch64": {
         "audit": 0xC00000B7,
@@ -81,6 +93,17 @@ _ARCHES = {
         "io_uring_setup": 425,
         "io_uring_enter": 426,
         "io_uring_register": 427,
+        "unshare": 97,
+        "setns": 268,
+        "mount": 40,
+        "umount2": 39,
+        "pivot_root": 41,
+        "add_key": 217,
+        "request_key": 218,
+        "keyctl": 219,
+        "perf_event_open": 241,
+        "bpf": 280,
+        "userfaultfd": 282,
     },
 }
 
@@ -137,6 +160,18 @@ def program(own_pid: int | None = None) -> bytes:
         "io_uring_register",
         "tkill",
         "pidfd_send_signal",
+        "socket",
+        "unshare",
+        "setns",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "add_key",
+        "request_key",
+        "keyctl",
+        "perf_event_open",
+        "bpf",
+        "userfaultfd",
     ]
     if own_pid is None:
         deny.remove("tkill")
@@ -151,8 +186,6 @@ def program(own_pid: int | None = None) -> bytes:
     label("c3")
     jump(_JEQ_K, arch["clone"], "check_clone", "c1")
     label("c1")
-    jump(_JEQ_K, arch["socket"], "check_socket", "s1")
-    label("s1")
     if own_pid is not None:
         jump(_JEQ_K, arch["kill"], "check_pid", "k1")
         label("k1")
@@ -162,9 +195,6 @@ def program(own_pid: int | None = None) -> bytes:
     label("check_clone")
     emit(_LD_W_ABS, _off_arg(0))
     jump(_JSET_K, _CLONE_THREAD, "allow", "eperm")
-    label("check_socket")
-    emit(_LD_W_ABS, _off_arg(0))
-    jump(_JEQ_K, _AF_UNIX, "allow", "eperm")
     if own_pid is not None:
         label("check_pid")
         emit(_LD_W_ABS, _off_arg(0))

@@ -52,6 +52,11 @@ PROBES = {
         "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
         "    net = 'allowed'\nexcept OSError:\n    net = 'blocked'"
     ),
+    "unix": (
+        "import socket\ntry:\n    socket.socket(socket.AF_UNIX)\n    unix = 'allowed'\n"
+        "except OSError:\n    unix = 'blocked'\n"
+        "import asyncio\nloop = asyncio.new_event_loop(); loop.close()  # socketpair works"
+    ),
     "thread": (
         "import threading\nbox = []\nt = threading.Thread(target=lambda: box.append(1))\n"
         "t.start(); t.join()\nthread = 'ran' if box else 'no'"
@@ -75,11 +80,12 @@ def test_seccomp_program_is_built_for_this_machine():
 def test_submission_cannot_fork_connect_or_exhaust_memory(mode):
     if mode == "rlimits" and not seccomp.supported():
         pytest.skip("no seccomp filter for this architecture")
-    done, v = run_cells(mode, PROBES, names=("fork", "net", "thread", "mem", "tmp"))
+    done, v = run_cells(mode, PROBES, names=("fork", "net", "unix", "thread", "mem", "tmp"))
     assert all(m["ok"] for m in done.values()), done
     assert v == {
         "fork": "blocked",
         "net": "blocked",
+        "unix": "blocked",
         "thread": "ran",
         "mem": "MemoryError",
         "tmp": "ok",
