@@ -307,6 +307,9 @@ def bwrap_argv(
     ]
     for k, v in _env("/tmp/home", "/tmp").items():
         argv += ["--setenv", k, v]
+    # The private /tmp comes first: bwrap mounts in order, so a /tmp mounted
+    # after the binds would hide a venv or checkout that lives under /tmp.
+    argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(d):
@@ -333,7 +336,6 @@ def bwrap_argv(
             elif (site / f"{name}.py").is_file():
                 argv += ["--ro-bind", "/dev/null", str(site / f"{name}.py")]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     argv += ["--chdir", "/tmp/home"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
