@@ -14,22 +14,14 @@ Keras, which the course configuration hides from every assignment.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import re
-import shutil
 from pathlib import Path
 
-import nbformat
+import assignment_checks as checks
 import pytest
 
-from grader.autograde import autograde
-from grader.config import REPO_ROOT, load_config, resolve_paths
-from grader.feedback import feedback
+from grader.config import REPO_ROOT
 from grader.leaks import course_secrets, iter_files, scan_files
-from grader.notebooks import cell_role, nbgrader_meta, read_notebook
-from grader.notebooks import test_name as docstring_name
-from grader.release import release
+from grader.notebooks import cell_role, read_notebook
 
 A3 = "a3_shapes_params_receptive_fields"
 FIXTURES = Path(__file__).parent / "fixtures" / "a3"
@@ -64,24 +56,15 @@ CLASS = sorted(EXPECTED_FAILURES)
 
 
 def load_results(course: Path, student: str) -> dict:
-    path = course / "autograded" / student / A3 / "results.json"
-    return json.loads(path.read_text())["notebooks"][A3]
+    return checks.load_results(course, A3, student)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde the A3 fixture class once, then write its feedback."""
     course = tmp_path_factory.mktemp("a3class") / "course"
-    for name in CLASS:
-        folder = course / "submitted" / name / A3
-        folder.mkdir(parents=True)
-        shutil.copy(FIXTURES / "submissions" / f"{name}.ipynb", folder / f"{A3}.ipynb")
-    cfg = load_config()
-    paths = resolve_paths(cfg, course)
-    report = autograde(
-        cfg, paths, A3, workers=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT
-    )
-    return {"course": course, "report": report, "feedback": feedback(paths, A3)}
+    return checks.grade_class(course, A3, FIXTURES / "submissions", CLASS,
+                              cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT)
 
 
 @pytest.mark.grading
@@ -138,48 +121,21 @@ def test_feedback_never_contains_test_or_solution_code(graded):
 
 # --------------------------------------------------------------------------- static
 def test_student_version_is_current_and_holds_no_instructor_code():
-    cfg = load_config()
-    release(cfg, resolve_paths(cfg), [A3], check=True)  # raises if stale or leaking
-    secrets = course_secrets(REPO_ROOT / "solutions")  # every assignment's
-    assert scan_files(iter_files([REPO_ROOT / "assignments" / A3]), secrets) == []
+    checks.assert_student_version_current_and_clean(A3)
 
 
-def parts(nb):
-    """[(heading, points in heading, [test cells])] for each '## Part X (N points)'."""
-    out = []
-    for cell in nb.cells:
-        m = re.search(r"^## Part \w \((\d+) points\)", cell.source, flags=re.M)
-        if cell.cell_type == "markdown" and m:
-            out.append((m.group(0), int(m.group(1)), []))
-        elif cell_role(cell) == "test" and out:
-            out[-1][2].append(cell)
-    return out
 
 
 def test_header_explains_grading_self_checks_and_honour_code():
-    header = read_notebook(SOURCE).cells[0].source
-    assert header.startswith("# Assignment 3: Shapes, parameters and receptive fields")
-    for phrase in ("How it is graded (100 points)", "Self-checks", "Honour code", "Rules"):
-        assert phrase in header
+    checks.assert_header(A3, "# Assignment 3: Shapes, parameters and receptive fields")
 
 
 def test_points_add_up_to_each_heading_and_to_100():
-    nb = read_notebook(SOURCE)
-    tests = [c for c in nb.cells if cell_role(c) == "test"]
-    assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == POINTS
-    found = parts(nb)
-    for heading, points, cells in found:
-        assert sum(nbgrader_meta(c)["points"] for c in cells) == points, heading
-    assert sum(p for _, p, _ in found) == 100 == sum(POINTS.values())
+    checks.assert_points(A3, POINTS)
 
 
 def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
-    for c in read_notebook(SOURCE).cells:
-        if cell_role(c) == "test":
-            gid = nbgrader_meta(c)["grade_id"]
-            assert docstring_name(c.source, "") != "", gid
-            hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
-            assert "np.random.default_rng(" in hidden, gid
+    checks.assert_test_cells_documented_and_seeded(A3)
 
 
 def test_hidden_tests_compare_with_independent_references():
@@ -208,13 +164,4 @@ def test_student_version_has_each_function(name):
 
 
 def test_fixtures_are_what_make_fixtures_writes():
-    spec = importlib.util.spec_from_file_location("a3_make", FIXTURES / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    made = module.fixtures()
-    assert sorted(made) == CLASS
-    for name, nb in made.items():
-        on_disk = nbformat.read(FIXTURES / "submissions" / f"{name}.ipynb", as_version=4)
-        assert nbformat.writes(nb) == nbformat.writes(on_disk), (
-            f"{name}.ipynb is stale: run tests/fixtures/a3/make_fixtures.py"
-        )
+    checks.assert_fixtures_current(FIXTURES, CLASS)

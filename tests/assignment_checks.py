@@ -1,0 +1,99 @@
+"""Checks shared by the per-assignment grading tests (A2, A3): grade a fixture
+class once, read its results, and the static checks every assignment passes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.autograde import autograde
+from grader.config import REPO_ROOT, load_config, resolve_paths
+from grader.feedback import feedback
+from grader.leaks import course_secrets, iter_files, scan_files
+from grader.notebooks import cell_role, nbgrader_meta, read_notebook
+from grader.notebooks import test_name as docstring_name
+from grader.release import release
+
+
+def source_notebook(assignment: str) -> Path:
+    return REPO_ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+
+
+def grade_class(course: Path, assignment: str, submissions: Path, names, **limits) -> dict:
+    """Autograde every named fixture submission with 2 workers, then write feedback."""
+    for name in names:
+        folder = course / "submitted" / name / assignment
+        folder.mkdir(parents=True)
+        shutil.copy(submissions / f"{name}.ipynb", folder / f"{assignment}.ipynb")
+    cfg = load_config()
+    paths = resolve_paths(cfg, course)
+    report = autograde(cfg, paths, assignment, workers=2, **limits)
+    return {"course": course, "report": report, "feedback": feedback(paths, assignment)}
+
+
+def load_results(course: Path, assignment: str, student: str) -> dict:
+    path = course / "autograded" / student / assignment / "results.json"
+    return json.loads(path.read_text())["notebooks"][assignment]
+
+
+def assert_student_version_current_and_clean(assignment: str) -> None:
+    cfg = load_config()
+    release(cfg, resolve_paths(cfg), [assignment], check=True)  # raises if stale or leaking
+    secrets = course_secrets(REPO_ROOT / "solutions")  # every assignment's
+    assert scan_files(iter_files([REPO_ROOT / "assignments" / assignment]), secrets) == []
+
+
+def parts(nb):
+    """[(heading, points in heading, [test cells])] for each '## Part X (N points)'."""
+    out = []
+    for cell in nb.cells:
+        m = re.search(r"^## Part \w \((\d+) points\)", cell.source, flags=re.M)
+        if cell.cell_type == "markdown" and m:
+            out.append((m.group(0), int(m.group(1)), []))
+        elif cell_role(cell) == "test" and out:
+            out[-1][2].append(cell)
+    return out
+
+
+def assert_header(assignment: str, title: str) -> None:
+    header = read_notebook(source_notebook(assignment)).cells[0].source
+    assert header.startswith(title)
+    for phrase in ("How it is graded (100 points)", "Self-checks", "Honour code", "Rules"):
+        assert phrase in header
+
+
+def assert_points(assignment: str, points: dict[str, int]) -> None:
+    nb = read_notebook(source_notebook(assignment))
+    tests = [c for c in nb.cells if cell_role(c) == "test"]
+    assert {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in tests} == points
+    found = parts(nb)
+    for heading, total, cells in found:
+        assert sum(nbgrader_meta(c)["points"] for c in cells) == total, heading
+    assert sum(p for _, p, _ in found) == 100 == sum(points.values())
+
+
+def assert_test_cells_documented_and_seeded(assignment: str) -> None:
+    for c in read_notebook(source_notebook(assignment)).cells:
+        if cell_role(c) == "test":
+            gid = nbgrader_meta(c)["grade_id"]
+            assert docstring_name(c.source, "") != "", gid
+            hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+            assert "np.random.default_rng(" in hidden, gid
+
+
+def assert_fixtures_current(fixtures: Path, names) -> None:
+    spec = importlib.util.spec_from_file_location("make_fixtures", fixtures / "make_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.fixtures()
+    assert sorted(made) == sorted(names)
+    for name, nb in made.items():
+        on_disk = nbformat.read(fixtures / "submissions" / f"{name}.ipynb", as_version=4)
+        assert nbformat.writes(nb) == nbformat.writes(on_disk), (
+            f"{name}.ipynb is stale: run {fixtures / 'make_fixtures.py'}"
+        )
