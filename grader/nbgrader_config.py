@@ -41,6 +41,7 @@ c.GraderSettings.hidden_packages = [
     "sklearn",
     "skimage",
     "cv2",
+    "cnn_course",  # the chapters' reference code (conv_numpy, backprop_numpy) answers A1 and A2
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]

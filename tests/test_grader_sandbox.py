@@ -122,6 +122,8 @@ def test_bubblewrap_hides_the_repository_course_and_forbidden_packages(tmp_path)
         ),
         "scipy": "try:\n    import scipy.signal\n    scipy = 'imported'\nexcept ImportError:\n"
         "    scipy = 'hidden'",
+        "course_code": "try:\n    import cnn_course.conv_numpy\n    course_code = 'imported'\n"
+        "except ImportError:\n    course_code = 'hidden'",
         "ro": (
             "try:\n    open('/usr/evil', 'w')\n    ro = 'wrote'\n"
             "except OSError:\n    ro = 'read-only'"
@@ -130,13 +132,14 @@ def test_bubblewrap_hides_the_repository_course_and_forbidden_packages(tmp_path)
     _, v = run_cells(
         "bubblewrap",
         cells,
-        names=("repo", "course", "home", "procs", "scipy", "ro"),
-        hidden=("scipy",),
+        names=("repo", "course", "home", "procs", "scipy", "course_code", "ro"),
+        hidden=("scipy", "cnn_course"),
     )
     assert v["repo"] is False and v["course"] is False
     assert v["home"] == "/tmp/home"
     assert len(v["procs"]) <= 3, f"sees other processes: {v['procs']}"
     assert v["scipy"] == "hidden"
+    assert v["course_code"] == "hidden", "the chapters' reference code answers A1 and A2"
     assert v["ro"] == "read-only"
 
 
