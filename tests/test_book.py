@@ -69,3 +69,10 @@ def test_launch_buttons_and_repository_link(built_book):
     assert "colab.research.google.com" in text
     assert "mybinder.org" in text
     assert "github.com/cnn-course/cnn-course" in text
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_markdown_tables_displayed_by_code_are_rendered(built_book, stem):
+    """Tables a cell displays as Markdown must become HTML tables, not raw pipes."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", page_text(built_book, stem)))
+    assert not re.search(r"\|\s*(---|—|–)\s*\|", text), "a Markdown table left unrendered"
