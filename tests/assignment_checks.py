@@ -97,3 +97,30 @@ def assert_fixtures_current(fixtures: Path, names) -> None:
         assert nbformat.writes(nb) == nbformat.writes(on_disk), (
             f"{name}.ipynb is stale: run {fixtures / 'make_fixtures.py'}"
         )
+
+
+def assert_class_graded(graded: dict, names) -> None:
+    """Every fixture was graded, in order, and none ended in a grader error."""
+    assert [o.student for o in graded["report"].outcomes] == list(names)
+    assert graded["report"].errors == []
+
+
+def assert_score(graded: dict, assignment: str, student: str, failures: set, points: dict):
+    """The student failed exactly ``failures`` and scored 100 minus their points."""
+    r = load_results(graded["course"], assignment, student)
+    failed = {t["grade_id"] for t in r["tests"] if not t["passed"]}
+    assert failed == failures, [
+        (t["grade_id"], t["message"][:300]) for t in r["tests"] if not t["passed"]
+    ]
+    assert r["score"] == 100 - sum(points[g] for g in failures)
+    assert r["max_score"] == 100
+
+
+def assert_feedback_clean(graded: dict, assignment: str, names, visible_check: str) -> None:
+    """Feedback for every student, with no hidden test, solution, or even visible check."""
+    files = iter_files([graded["course"] / "feedback"])
+    assert len(files) == len(names) == len(graded["feedback"])
+    secrets = course_secrets(source_notebook(assignment).parent)
+    assert scan_files(files, secrets, markers=True) == []
+    for f in files:
+        assert visible_check not in f.read_text()

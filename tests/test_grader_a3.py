@@ -20,7 +20,6 @@ import assignment_checks as checks
 import pytest
 
 from grader.config import REPO_ROOT
-from grader.leaks import course_secrets, iter_files, scan_files
 from grader.notebooks import cell_role, read_notebook
 
 A3 = "a3_shapes_params_receptive_fields"
@@ -69,20 +68,13 @@ def graded(tmp_path_factory):
 
 @pytest.mark.grading
 def test_autograde_grades_every_submission(graded):
-    assert [o.student for o in graded["report"].outcomes] == CLASS
-    assert graded["report"].errors == []
+    checks.assert_class_graded(graded, CLASS)
 
 
 @pytest.mark.grading
 @pytest.mark.parametrize("name", CLASS)
 def test_fixture_scores_exactly(graded, name):
-    r = load_results(graded["course"], name)
-    failed = {t["grade_id"] for t in r["tests"] if not t["passed"]}
-    assert failed == EXPECTED_FAILURES[name], [
-        (t["grade_id"], t["message"][:300]) for t in r["tests"] if not t["passed"]
-    ]
-    assert r["score"] == 100 - sum(POINTS[g] for g in EXPECTED_FAILURES[name])
-    assert r["max_score"] == 100
+    checks.assert_score(graded, A3, name, EXPECTED_FAILURES[name], POINTS)
 
 
 @pytest.mark.grading
@@ -112,18 +104,12 @@ def test_feedback_names_the_failed_check(graded):
 
 @pytest.mark.grading
 def test_feedback_never_contains_test_or_solution_code(graded):
-    files = iter_files([graded["course"] / "feedback"])
-    assert len(files) == len(CLASS) == len(graded["feedback"])
-    assert scan_files(files, course_secrets(SOURCE.parent), markers=True) == []
-    for f in files:  # not even the visible checks' source
-        assert "assert output_size(" not in f.read_text()
+    checks.assert_feedback_clean(graded, A3, CLASS, 'assert output_size(')
 
 
 # --------------------------------------------------------------------------- static
 def test_student_version_is_current_and_holds_no_instructor_code():
     checks.assert_student_version_current_and_clean(A3)
-
-
 
 
 def test_header_explains_grading_self_checks_and_honour_code():
