@@ -13,17 +13,17 @@ BUILD   ?= _build
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml package/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ./package -e ".[dev]"
 	touch $@
 
 execute: install  ## run every chapter with papermill under PROFILE
-	$(BIN)/python -m cnn_course.execute --profile $(PROFILE) --build-dir $(BUILD)
+	$(BIN)/python -m cnn_book.execute --profile $(PROFILE) --build-dir $(BUILD)
 
 book: execute  ## the main job: executed notebooks -> HTML in $(BUILD)/html
-	$(BIN)/python -m cnn_course.book --build-dir $(BUILD)
+	$(BIN)/python -m cnn_book.build --build-dir $(BUILD)
 
 test: install lint
 	$(BIN)/python -m pytest
@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 
 format: install
-	$(BIN)/ruff format cnn_course grader tests
+	$(BIN)/ruff format package cnn_book grader tests
 
 release: install  ## regenerate assignments/ from solutions/ (grader release)
 	$(BIN)/grader release

@@ -32,8 +32,8 @@ def test_build_dir() -> Path:
 @pytest.fixture(scope="session")
 def executed_chapters(test_build_dir, shared_data):
     """Every chapter executed once under the quick profile, through the runner."""
-    from cnn_course.execute import chapter_notebooks, execute_all
-    from cnn_course.profiles import load_profile
+    from cnn_book.execute import chapter_notebooks, execute_all
+    from cnn_book.profiles import load_profile
 
     os.environ["CNN_COURSE_DATA"] = str(shared_data)
     results = execute_all(
@@ -45,7 +45,7 @@ def executed_chapters(test_build_dir, shared_data):
 @pytest.fixture(scope="session")
 def built_book(executed_chapters, test_build_dir) -> Path:
     """The HTML book built from the executed chapters, with warnings as errors."""
-    from cnn_course.book import build
+    from cnn_book.build import build
 
     failed = [name for name, r in executed_chapters.items() if not r.ok]
     if failed:

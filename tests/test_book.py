@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnn_course.execute import chapter_notebooks
-from cnn_course.report import glued_values
+from cnn_book.execute import chapter_notebooks
+from cnn_book.report import glued_values
 
 pytestmark = pytest.mark.book
 CHAPTERS = [p.stem for p in chapter_notebooks()]

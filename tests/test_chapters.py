@@ -6,8 +6,8 @@ asserted: the profile's timeout is the only bound (machines are noisy)."""
 import nbformat
 import pytest
 
-from cnn_course.execute import chapter_notebooks
-from cnn_course.report import stderr_outputs
+from cnn_book.execute import chapter_notebooks
+from cnn_book.report import stderr_outputs
 
 pytestmark = pytest.mark.notebooks
 CHAPTERS = [p.name for p in chapter_notebooks()]
@@ -47,7 +47,7 @@ def test_without_data_or_internet_the_run_stops_at_the_first_dataset(tmp_path):
     env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
                KERAS_HOME=str(tmp_path / "keras_home"))  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "cnn_course.execute", "--profile", "quick",
+        [sys.executable, "-m", "cnn_book.execute", "--profile", "quick",
          "--build-dir", str(tmp_path), *map(str, chapter_notebooks())],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -33,7 +33,7 @@ def test_pip_and_conda_environments_list_the_same_packages():
 def test_environment_installs_the_helper_package_for_binder():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     [pip] = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert "-e ." in pip
+    assert "-e ." in pip and "-e ./package" in pip
 
 
 def test_jupyter_book_stays_below_2():

@@ -6,8 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnn_course.execute import execute_all, main
-from cnn_course.profiles import Profile
+from cnn_book.execute import execute_all, main
+from cnn_book.profiles import Profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 

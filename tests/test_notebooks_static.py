@@ -5,8 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnn_course.book import toc_files
-from cnn_course.execute import chapter_notebooks
+from cnn_book.build import toc_files
+from cnn_book.execute import chapter_notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = sorted(

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnn_course.execute import chapter_notebooks
-from cnn_course.profiles import PROFILES_FILE, ProfileError, load_profile
+from cnn_book.execute import chapter_notebooks
+from cnn_book.profiles import PROFILES_FILE, ProfileError, load_profile
 
 
 def parameters_cell_names(notebook: Path) -> set[str]:

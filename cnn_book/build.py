@@ -1,10 +1,10 @@
 """Build the HTML book from the executed notebooks (`make book`).
 
-    python -m cnn_course.book [--build-dir _build]
+    python -m cnn_book.build [--build-dir _build]
 
 Stages the book's sources into ``<build>/book/``: the Markdown pages and
 configuration from the repository, and every notebook from
-``<build>/executed/`` (what `python -m cnn_course.execute` produced). Then
+``<build>/executed/`` (what `python -m cnn_book.execute` produced). Then
 runs ``jupyter-book build -n -W --keep-going`` on the staging folder, so the
 HTML lands in ``<build>/html`` and notebooks are never executed a second
 time. Only files listed in _toc.yml are staged: solutions/ cannot leak in.
@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO_ROOT / "_build"
 BOOK_CONFIG = ("_config.yml", "_toc.yml")
 # Source the chapters show with {literalinclude}: the helper package's modules.
-INCLUDED_SOURCES = ("cnn_course/*.py",)
+INCLUDED_SOURCES = ("package/cnn_course/*.py",)
 
 
 class NotExecutedError(FileNotFoundError):
@@ -71,7 +71,7 @@ def stage(build_dir: Path, repo: Path = REPO_ROOT) -> Path:
             if not source.exists():
                 raise NotExecutedError(
                     f"{doc}.ipynb has no executed copy in {source.parent}: "
-                    f"run `python -m cnn_course.execute` (make execute) first"
+                    f"run `python -m cnn_book.execute` (make execute) first"
                 )
         else:
             source = repo / f"{doc}.md"
@@ -103,7 +103,7 @@ def build(build_dir: Path = DEFAULT_BUILD_DIR, repo: Path = REPO_ROOT) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnn_course.book", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cnn_book.build", description=__doc__)
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR)
     args = parser.parse_args(argv)
     try:

@@ -1,12 +1,12 @@
 """Execute the chapter notebooks with papermill under a profile (`make execute`).
 
-    python -m cnn_course.execute --profile quick                # every chapter
-    python -m cnn_course.execute --profile quick chapters/02_convolution.ipynb
+    python -m cnn_book.execute --profile quick                # every chapter
+    python -m cnn_book.execute --profile quick chapters/02_convolution.ipynb
 
 Executed notebooks go to ``<build>/executed/chapters/``; the report, one row
 per notebook (status, seconds, glued key metrics), to
 ``<build>/reports/execution-<profile>.{json,md}``. The book is then built from
-the executed notebooks (`cnn_course.book`), so nothing is executed twice.
+the executed notebooks (`cnn_book.build`), so nothing is executed twice.
 
 Each notebook runs in its own papermill process, so a notebook that outlives
 its profile's timeout is killed together with its kernel. By default the run
@@ -30,9 +30,9 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from cnn_book.profiles import Profile, ProfileError, load_profile
+from cnn_book.report import NotebookResult, failed_cell, glued_values, write_report
 from cnn_course.data import DATA_SETTING, DataSettingError, data_dir
-from cnn_course.profiles import Profile, ProfileError, load_profile
-from cnn_course.report import NotebookResult, failed_cell, glued_values, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = REPO_ROOT / "chapters"
@@ -147,7 +147,7 @@ def execute_all(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cnn_course.execute", description=__doc__.split("\n\n")[0]
+        prog="python -m cnn_book.execute", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
     parser.add_argument("--profile", default="quick", help="profile in profiles.yml")
