@@ -147,27 +147,30 @@ def check_behaviour(
     packages = ["cnn_course"] if packages is None else list(packages)
     if chapters is None:
         chapters = sorted((paths.repo / "chapters").glob("*.ipynb"))
-    runs = []
+    jobs = []
     for assignment in assignments:
         paths.check_assignment(assignment)
-        job = {
+        jobs.append({
             "assignment": assignment,
             "specs": [s.to_dict() for s in _specs(paths, assignment)],
             "solutions": _solution_answers(paths, assignment),
-            "packages": packages,
-            "chapters": [str(Path(c).resolve()) for c in chapters],
-            "python_path": [str(Path(p).resolve()) for p in python_path or []],
-            "memory_mb": memory_mb,
-        }
-        run = _run_child(job, child_seconds)
+        })
+    job = {
+        "assignments": jobs,
+        "packages": packages,
+        "chapters": [str(Path(c).resolve()) for c in chapters],
+        "python_path": [str(Path(p).resolve()) for p in python_path or []],
+        "memory_mb": memory_mb,
+    }
+    runs = _run_child(job, child_seconds * max(len(jobs), 1))
+    for run in runs:
         if run.solution_points != run.max_points or run.stub_points != 0:
             raise BehaviourCheckError(
-                f"{assignment}: the behavioural check's harness gives the solution "
+                f"{run.assignment}: the behavioural check's harness gives the solution "
                 f"{run.solution_points:g}/{run.max_points:g} and the unanswered stubs "
                 f"{run.stub_points:g}; it cannot judge candidates until both are right "
                 f"(notes: {'; '.join(run.notes[:5]) or 'none'})"
             )
-        runs.append(run)
     return BehaviourReport(runs)
 
 
@@ -194,15 +197,16 @@ def _solution_answers(paths, assignment: str) -> dict[str, str]:
     return out
 
 
-def _run_child(job: dict, seconds: float) -> AssignmentRun:
+def _run_child(job: dict, seconds: float) -> list[AssignmentRun]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["MPLBACKEND"] = "Agg"
     with tempfile.TemporaryDirectory(prefix="grader-behaviour-") as tmp:
         for sub in ("home", "cache", "keras"):
             Path(tmp, sub).mkdir()
-        env.update(HOME=f"{tmp}/home", CNN_COURSE_CACHE=f"{tmp}/cache")
-        env["XDG_CACHE_HOME"] = f"{tmp}/cache"
+        # the package's own cache of decoded datasets is kept: rebuilding it is slow
+        env.setdefault("CNN_COURSE_CACHE", str(Path.home() / ".cache" / "cnn_course"))
+        env.update(HOME=f"{tmp}/home", XDG_CACHE_HOME=f"{tmp}/cache")
         env.setdefault("KERAS_HOME", f"{tmp}/keras")
         log = Path(tmp, "child.log")
         repo = str(Path(__file__).resolve().parent.parent)
@@ -221,18 +225,20 @@ def _run_child(job: dict, seconds: float) -> AssignmentRun:
                 )
             except subprocess.TimeoutExpired:
                 raise BehaviourCheckError(
-                    f"{job['assignment']}: the behavioural check did not finish in {seconds:g} s"
+                    f"the behavioural check did not finish in {seconds:g} s"
                     f"\n{_tail(log)}"
                 ) from None
         lines = proc.stdout.decode(errors="replace").strip().splitlines()
         if proc.returncode != 0 or not lines:
             raise BehaviourCheckError(
-                f"{job['assignment']}: the behavioural check's process failed "
+                f"the behavioural check's process failed "
                 f"(exit status {proc.returncode})\n{_tail(log)}"
             )
-    d = json.loads(lines[-1])
-    d["leaks"] = [BehaviourLeak(**x) for x in d["leaks"]]
-    return AssignmentRun(**d)
+    runs = []
+    for d in json.loads(lines[-1]):
+        d["leaks"] = [BehaviourLeak(**x) for x in d["leaks"]]
+        runs.append(AssignmentRun(**d))
+    return runs
 
 
 def _tail(log: Path, chars: int = 3000) -> str:
@@ -540,30 +546,28 @@ def _limit_memory(extra_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_assignment(job: dict) -> AssignmentRun:
-    t0 = time.monotonic()
+def load_candidates(job: dict, signatures: list, notes: list[str]) -> list[Candidate]:
     for p in reversed(job["python_path"]):
         sys.path.insert(0, p)
-    import keras  # noqa: F401 - loaded before the memory limit: the tests need it
-    import numpy  # noqa: F401
-    import tensorflow  # noqa: F401
-
-    _limit_memory(job["memory_mb"])
-    notes: list[str] = []
-    harnesses = [Harness(s) for s in job["specs"]]
-    signatures = [s for h in harnesses for s in h.signatures.values()]
     candidates: list[Candidate] = []
     for package in job["packages"]:
         candidates += package_candidates(package, notes)
     for chapter in job["chapters"]:
         candidates += chapter_candidates(Path(chapter), signatures, notes)
+    return candidates
 
+
+def run_assignment(job: dict, harnesses: list[Harness], candidates, notes) -> AssignmentRun:
+    """Score the solution and the stubs, then every binding of every candidate."""
+    t0 = time.monotonic()
+    notes = list(notes)
     max_points = sum(h.points(h.code) for h in harnesses)
     stub_points = sum(h.points(h.run_tests(notes=notes)) for h in harnesses)
     solution_points = 0.0
     for h in harnesses:
         for c in h.answer_cells:
-            exec(compile(job["solutions"][c.grade_id], f"<solution {c.grade_id}>", "exec"), h.ns)  # noqa: S102
+            source = job["solutions"][c.grade_id]
+            exec(compile(source, f"<solution {c.grade_id}>", "exec"), h.ns)  # noqa: S102
         solution_points += h.points(h.run_tests(notes=notes))
         h.restore()
 
@@ -599,14 +603,31 @@ def run_assignment(job: dict) -> AssignmentRun:
     )
 
 
+def run_job(job: dict) -> list[AssignmentRun]:
+    import keras  # noqa: F401 - loaded before the memory limit: the tests need it
+    import numpy  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    _limit_memory(job["memory_mb"])
+    notes: list[str] = []
+    harnesses = {a["assignment"]: [Harness(s) for s in a["specs"]] for a in job["assignments"]}
+    signatures = [s for hs in harnesses.values() for h in hs for s in h.signatures.values()]
+    t0 = time.monotonic()
+    candidates = load_candidates(job, signatures, notes)
+    notes.append(f"{len(candidates)} candidates loaded in {time.monotonic() - t0:.0f} s")
+    return [
+        run_assignment(a, harnesses[a["assignment"]], candidates, notes)
+        for a in job["assignments"]
+    ]
+
+
 def _child_main() -> None:
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what candidates and tests print goes to the log
     sys.stdout = sys.stderr
     job = json.loads(sys.stdin.read())
-    run = run_assignment(job)
-    d = asdict(run)
-    proto.write(json.dumps(d) + "\n")
+    runs = run_job(job)
+    proto.write(json.dumps([asdict(r) for r in runs]) + "\n")
     proto.flush()
 
 
