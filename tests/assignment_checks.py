@@ -3,6 +3,7 @@ class once, read its results, and the static checks every assignment passes."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -84,6 +85,35 @@ def assert_test_cells_documented_and_seeded(assignment: str) -> None:
             assert docstring_name(c.source, "") != "", gid
             hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
             assert "np.random.default_rng(" in hidden, gid
+
+
+# what a hidden assertion's message may show: the case (shapes, strides, paddings: the
+# inputs), never an expected or returned value (issue 12, grader interface I2)
+CASE_NAMES = {"_case", "_i", "_spec"}
+
+
+def assert_hidden_checks_name_their_case(assignment: str) -> None:
+    """Every hidden part sets ``_case`` before its first check, no hidden message shows a
+    value other than the case, and no hidden check is an ``np.testing`` assertion (whose
+    message prints both arrays)."""
+    for c in read_notebook(source_notebook(assignment)).cells:
+        if cell_role(c) != "test":
+            continue
+        gid = nbgrader_meta(c)["grade_id"]
+        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS")[0]
+        assert "np.testing" not in hidden, gid
+        nodes = list(ast.walk(ast.parse(hidden)))
+        asserts = [n for n in nodes if isinstance(n, ast.Assert)]
+        cases = [
+            n for n in nodes
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "_case" for t in n.targets)
+        ]
+        assert asserts and cases, f"{gid}: no hidden check, or no _case"
+        assert min(n.lineno for n in cases) < min(n.lineno for n in asserts), gid
+        for a in asserts:
+            names = {n.id for n in ast.walk(a.msg) if isinstance(n, ast.Name)} if a.msg else set()
+            names = {n for n in names if n.startswith("_")}
+            assert names <= CASE_NAMES, f"{gid}, line {a.lineno}: the message shows {names}"
 
 
 def assert_fixtures_current(fixtures: Path, names) -> None:

@@ -51,6 +51,9 @@ EXPECTED_FAILURES = {
     "conv-weights-transposed": {"test_conv2d_backward_weights"},
     "maxpool-whole-window": MAX_POOL,
     "checker-one-sided": {"test_numerical_gradient_second_order"},
+    # numerical_gradient without its float64 conversion (an issue-12 mutant that kept
+    # full marks): integer x gives truncated differences
+    "checker-no-float64": {"test_numerical_gradient_basics"},
 }
 CLASS = sorted(EXPECTED_FAILURES)
 
@@ -115,6 +118,10 @@ def test_points_add_up_to_each_heading_and_to_100():
 
 def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
     checks.assert_test_cells_documented_and_seeded(A2)
+
+
+def test_hidden_checks_name_their_case_and_never_a_value():
+    checks.assert_hidden_checks_name_their_case(A2)
 
 
 def test_hidden_tests_compare_with_independent_references():
