@@ -87,7 +87,10 @@ def student_exception(function: str, etype, message: str) -> SubmissionError:
             _ERROR_CLASSES[etype] = cls
         exc = cls(message)
     exc.function = function
-    exc.etype = shorten(etype, 60) if isinstance(etype, str) else "an exception"
+    # a class the submission made could carry data in its name: name builtins only
+    cls = getattr(builtins, etype, None) if isinstance(etype, str) else None
+    known = isinstance(cls, type) and issubclass(cls, BaseException)
+    exc.etype = etype if known else "an exception of its own class"
     return exc
 
 

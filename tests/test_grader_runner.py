@@ -141,17 +141,21 @@ def toy_source() -> nbformat.NotebookNode:
     )
 
 
+def release_toy(tmp_path_factory, name: str, source, cfg, course=None):
+    """A repository holding one toy assignment (one notebook): its paths and release."""
+    root = tmp_path_factory.mktemp(f"{name}repo")
+    (root / "solutions" / name).mkdir(parents=True)
+    nbformat.write(source, root / "solutions" / name / f"{name}.ipynb")
+    paths = config.resolve_paths(cfg, course, repo=root)
+    generated = generate(cfg, paths, name, root / "assignments")
+    return paths, read_notebook(generated / f"{name}.ipynb")
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toyrepo")
-    (root / "solutions" / "toy").mkdir(parents=True)
-    nbformat.write(toy_source(), root / "solutions" / "toy" / "toy.ipynb")
-    cfg = config.load_config()
-    paths = config.resolve_paths(cfg, repo=root)
-    generated = generate(cfg, paths, "toy", root / "assignments")
-    release = read_notebook(generated / "toy.ipynb")
+    _, release = release_toy(tmp_path_factory, "toy", toy_source(), config.load_config())
     spec = build_spec("toy", "toy", toy_source(), release)
-    return {"spec": spec, "release": release, "root": root}
+    return {"spec": spec, "release": release}
 
 
 def answers(release, **sources):
@@ -345,14 +349,23 @@ def test_a_failed_hidden_check_names_its_case_not_its_values(toy, tmp_path):
     assert f"expected {x}" in t["detail"]  # for the instructor, in results.json
 
 
-def test_a_students_exception_in_a_hidden_check_shows_its_type_not_its_text(toy, tmp_path):
-    echoing = "def echo(x):\n    if x == 1:\n        return 1\n    raise ValueError(f'got {x}')"
+@pytest.mark.parametrize(
+    "raise_it, shown",
+    [
+        ("raise ValueError(f'got {x}')", "ValueError"),
+        # the name of a class it makes is the submission's text too
+        ("raise type(f'Got{x}', (Exception,), {})()", "an exception of its own class"),
+    ],
+)
+def test_a_students_exception_in_a_hidden_check_shows_its_type_not_its_text(
+    toy, tmp_path, raise_it, shown
+):
+    echoing = f"def echo(x):\n    if x == 1:\n        return 1\n    {raise_it}"
     r = grade(toy, correct(toy["release"], echo=echoing), tmp_path)
     t = by_id(r)["test_echo"]
-    assert re.fullmatch(
-        r"a hidden check failed: echo raised ValueError on the case: x = \d+", t["message"]
-    ), t["message"]
-    assert "got" not in t["message"]
+    expected = rf"a hidden check failed: echo raised {shown} on the case: x = \d+"
+    assert re.fullmatch(expected, t["message"]), t["message"]
+    assert "got" not in t["message"].lower()
 
 
 def test_the_case_is_reset_before_each_test_cell(toy, tmp_path):
@@ -494,15 +507,10 @@ TOY2_ANSWERS = {
 
 @pytest.fixture(scope="module")
 def toy2(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy2repo")
-    (root / "solutions" / "toy2").mkdir(parents=True)
-    nbformat.write(toy2_source(), root / "solutions" / "toy2" / "toy2.ipynb")
     cfg = config.load_config()
     cfg.GraderSettings.warm_imports = ["numpy"]  # no Keras: fast runners
     course = tmp_path_factory.mktemp("toy2course")
-    paths = config.resolve_paths(cfg, course, repo=root)
-    generated = generate(cfg, paths, "toy2", root / "assignments")
-    release = read_notebook(generated / "toy2.ipynb")
+    paths, release = release_toy(tmp_path_factory, "toy2", toy2_source(), cfg, course)
 
     def submit(student, answer):
         folder = course / "submitted" / student / "toy2"
