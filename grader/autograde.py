@@ -57,7 +57,7 @@ class StudentOutcome:
     student: str
     score: float = 0.0
     max_score: float = 0.0
-    status: str = "graded"  # graded | invalid | missing | error
+    status: str = "graded"  # graded | stopped (the runner, twice) | invalid | missing | error
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -315,7 +315,7 @@ def stopped_result(
         tests = [done.get(c.grade_id) or empty_test(c, unfinished) for c in spec.tests]
         out["notebooks"][spec.notebook] = {
             "notebook": spec.notebook,
-            "status": "graded" if job["notebooks"].get(spec.notebook) else "missing",
+            "status": "stopped" if job["notebooks"].get(spec.notebook) else "missing",
             "score": sum(t["points"] for t in tests),
             "max_score": spec.max_points,
             "tests": tests,
@@ -325,7 +325,6 @@ def stopped_result(
             "scratch": plan.get("scratch", {}),
             "sandbox": sandbox,
             "seconds": 0.0,
-            "stopped": True,
         }
     return out
 
@@ -429,7 +428,7 @@ def save_student(
         outcome.seconds += r.get("seconds", 0.0)
         outcome.notes += r.get("notes", [])
         statuses.append(r["status"])
-    outcome.status = next((s for s in ("invalid", "missing") if s in statuses), "graded")
+    outcome.status = next((s for s in ("stopped", "invalid", "missing") if s in statuses), "graded")
 
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy 2 warns about nbgrader's sessions
