@@ -37,6 +37,11 @@ class GraderSettings(Configurable):
     notebook_timeout = Float(
         120.0, help="Seconds allowed for one notebook, sandbox start-up included."
     ).tag(config=True)
+    trusted_timeout = Float(
+        120.0,
+        help="Seconds of the instructor's own code per test cell in the test runner "
+        "(reference computations, models built from student data).",
+    ).tag(config=True)
     memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(config=True)
     workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
     hidden_packages = List(
@@ -169,7 +174,14 @@ def venv_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
-OVERRIDABLE = ("cell_timeout", "notebook_timeout", "memory_mb", "hidden_packages", "warm_imports")
+OVERRIDABLE = (
+    "cell_timeout",
+    "notebook_timeout",
+    "trusted_timeout",
+    "memory_mb",
+    "hidden_packages",
+    "warm_imports",
+)
 
 
 def settings(cfg: Config, assignment: str | None = None) -> GraderSettings:

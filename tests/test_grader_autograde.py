@@ -228,7 +228,15 @@ def test_failed_hidden_checks_are_told_apart_from_visible_ones(graded):
     r = {t["grade_id"]: t for t in load_results(graded["course"], "kernel-flipped")["tests"]}
     assert r["test_corr2d"]["hidden"] is False  # the worked example already fails
     html = feedback_file(graded, "size-rounded-up").read_text()
-    assert "returned 7, expected 6" in html and "a hidden check" in html
+    assert "a hidden check failed (AssertionError)" in html
+    assert "expected 6" not in html  # the assertion's text names the expected value
+    assert "expected 6" in hidden_detail(graded, "size-rounded-up", "test_conv_output_size")
+
+
+def hidden_detail(graded, name, grade_id) -> str:
+    """The full message of a failed hidden check: results.json only, for the instructor."""
+    r = load_results(graded["course"], name)
+    return next(t["detail"] for t in r["tests"] if t["grade_id"] == grade_id)
 
 
 def test_feedback_escapes_what_submissions_print(graded):
