@@ -330,7 +330,10 @@ def test_regrading_selected_students_without_bubblewrap(graded, capsys):
     assert after[("kernel-flipped", "test_corr2d")] == "20"
 
 
-def test_feedback_redacts_a_message_that_quotes_hidden_code():
+def test_feedback_redacts_a_hidden_check_message_that_quotes_hidden_code():
+    """Only the instructor's words are redacted (a hidden check's message, built
+    from the instructor's case); the student's own text is escaped, never
+    redacted (tests/test_grader_feedback.py: redacting it would be an oracle)."""
     from grader.feedback import render
 
     secrets = course_secrets(REPO_ROOT / "solutions" / A1)
@@ -342,7 +345,7 @@ def test_feedback_redacts_a_message_that_quotes_hidden_code():
             A1: {
                 "score": 0,
                 "max_score": 20,
-                "notes": [f"found {line}"],
+                "notes": ["<script>x</script>"],
                 "cells": [],
                 "tests": [
                     {
@@ -351,14 +354,15 @@ def test_feedback_redacts_a_message_that_quotes_hidden_code():
                         "points": 0,
                         "max_points": 20,
                         "passed": False,
-                        "message": f"<script>x</script> {line}",
+                        "hidden": True,
+                        "message": f"a hidden check failed on the case: {line}",
                     }
                 ],
             }
         },
     }
     html, redactions = render(record, A1, "A1", secrets)
-    assert redactions == 2
+    assert redactions == 1
     assert find_in_text(html, secrets) == []
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
 
