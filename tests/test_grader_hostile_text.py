@@ -95,6 +95,23 @@ def folder(graded, step: str, sid: str) -> Path:
     return graded["course"] / step / sid / A1
 
 
+def strings(obj):
+    """Every string in a JSON-like structure, keys included."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from strings(k)
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for x in obj:
+            yield from strings(x)
+
+
+def page(graded, sid: str) -> str:
+    return (folder(graded, "feedback", sid) / f"{A1}.html").read_text(encoding="utf-8")
+
+
 def test_every_step_finishes_for_the_whole_class(graded):
     assert graded["rc"] == {"collect": 0, "autograde": 0, "feedback": 0, "export": 0}
 
@@ -104,9 +121,8 @@ def test_every_student_has_results_a_graded_notebook_and_a_page(graded, sid):
     results = json.loads((folder(graded, "autograded", sid) / "results.json").read_text())
     graded_nb = nbformat.read(folder(graded, "autograded", sid) / f"{A1}.ipynb", as_version=4)
     nbformat.validate(graded_nb)
-    page = (folder(graded, "feedback", sid) / f"{A1}.html").read_text(encoding="utf-8")
-    for text in (json.dumps(results, ensure_ascii=False), json.dumps(graded_nb), page):
-        assert not UNPRINTABLE.search(text), UNPRINTABLE.search(text)
+    for text in [*strings(results), *strings(graded_nb), page(graded, sid)]:
+        assert not UNPRINTABLE.search(text), text
     r = results["notebooks"][A1]
     assert (r["score"] == r["max_score"]) == (sid == "correct")
 
@@ -120,10 +136,6 @@ def test_the_gradebook_and_the_csv_hold_every_student(graded):
     rows = list(csv.DictReader(text.splitlines()))
     assert sorted({r["student_id"] for r in rows}) == STUDENTS
     assert len(text.splitlines()) == len(rows) + 1
-
-
-def page(graded, sid: str) -> str:
-    return (folder(graded, "feedback", sid) / f"{A1}.html").read_text(encoding="utf-8")
 
 
 def test_pages_show_hostile_text_escaped_not_interpreted(graded):
