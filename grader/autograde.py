@@ -48,6 +48,7 @@ from .notebooks import NotebookSpec, build_spec, read_notebook
 from .release import diff_trees, generate
 from .sandbox import Sandbox, SandboxConfig
 from .testcells import empty_test
+from .text import safe_data
 
 log = logging.getLogger("grader")
 
@@ -400,18 +401,46 @@ def _timestamp(folder: Path):
 def save_student(
     paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict, sandbox: str
 ) -> StudentOutcome:
-    """Write one student's autograded folder and gradebook entries (serially)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """Write one student's autograded folder and gradebook entries (serially).
 
+    Everything the submission could put in the result (messages, output, cell
+    sources, metadata) is made safe first (grader.text), so no string can make a
+    file unwritable. The folder is written aside and swapped in only once the
+    gradebook holds the new grades: if anything fails, the student's previous
+    folder and grades stay as they were.
+    """
+    result = safe_data(result)
     sid = result["student"]
     outcome = StudentOutcome(sid, max_score=sum(s.max_points for s in specs))
     if result.get("error"):
         outcome.status, outcome.error = "error", result["error"]
         return outcome
     folder = paths.step_dir("autograded", sid, assignment)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{assignment}-", dir=folder.parent))
+    try:
+        _write_graded(staging, sid, assignment, specs, result, sandbox)
+        statuses = []
+        for spec in specs:
+            r = result["notebooks"][spec.notebook]
+            outcome.score += r["score"]
+            outcome.seconds += r.get("seconds", 0.0)
+            outcome.notes += r.get("notes", [])
+            statuses.append(r["status"])
+        outcome.status = next(
+            (s for s in ("stopped", "invalid", "missing") if s in statuses), "graded"
+        )
+        _record_grades(paths, assignment, specs, result)
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return outcome
+
+
+def _write_graded(
+    folder: Path, sid: str, assignment: str, specs: list[NotebookSpec], result: dict, sandbox: str
+) -> None:
+    """``results.json`` and the graded notebooks, into ``folder``."""
     record = {
         "student": sid,
         "assignment": assignment,
@@ -420,16 +449,28 @@ def save_student(
         "notebooks": result["notebooks"],
     }
     _write_json(folder / "results.json", record)
-    statuses = []
     for spec in specs:
-        r = result["notebooks"][spec.notebook]
-        nbformat.write(graded_notebook(spec, r), folder / f"{spec.notebook}.ipynb")
-        outcome.score += r["score"]
-        outcome.seconds += r.get("seconds", 0.0)
-        outcome.notes += r.get("notes", [])
-        statuses.append(r["status"])
-    outcome.status = next((s for s in ("stopped", "invalid", "missing") if s in statuses), "graded")
+        nb = graded_notebook(spec, result["notebooks"][spec.notebook])
+        nbformat.write(nb, folder / f"{spec.notebook}.ipynb")
 
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging`` (two renames; the old one is then removed)."""
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict) -> None:
+    """The student's scores and "No response." comments, into nbgrader's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    sid = result["student"]
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy 2 warns about nbgrader's sessions
         gb.update_or_create_student(sid)
@@ -454,7 +495,6 @@ def save_student(
                 )
                 comment.auto_comment = None if answered else "No response."
         gb.db.commit()
-    return outcome
 
 
 # --------------------------------------------------------------------------- main entry

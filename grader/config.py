@@ -27,7 +27,9 @@ REPO_ROOT = GRADER_DIR.parent
 NBGRADER_CONFIG = GRADER_DIR / "nbgrader_config.py"
 COURSE_ENV = "GRADER_COURSE"
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# \A and \Z, never ^ and $: "$" also matches before a final newline, and an id
+# ending in one would split a CSV row
+ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 class GraderSettings(Configurable):
