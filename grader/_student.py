@@ -4,7 +4,9 @@ Started by grader.runner inside the sandbox (grader.sandbox). It reads a job
 from fd ``IN``: the code cells to run, in order. It runs them in an IPython
 shell (so magics work), reporting ``start``/``done`` for each, then serves
 requests to call the submission's functions or read its variables, answering
-with plain data (grader.wire).
+with plain data (grader.wire). A function that a test passes as an argument
+arrives as a stub: calling it asks the runner to call the real one, so the
+submission learns the function's values, never its code (A2's gradient checks).
 
 Nothing here is trusted by the grader: a submission can rewrite this module,
 the wire format, numpy or builtins. The runner only ever believes data that
@@ -82,6 +84,88 @@ def _make_shell():
     return InteractiveShell.instance(config=cfg)
 
 
+class GraderFunctionError(Exception):
+    """A function the grader passed in (through a test) failed on the arguments given."""
+
+
+def _grader_function(ref: int, channel):
+    """What the submission receives for a function a test passes to it: calling it
+    asks the runner to call the real one (which never leaves the runner)."""
+
+    def grader_function(*args, **kwargs):
+        from grader import wire
+
+        try:
+            frame = wire.encode({"ev": "callback", "id": ref, "args": args, "kwargs": kwargs})
+        except wire.Unencodable as exc:
+            raise TypeError(f"the grader's function accepts plain data only: {exc}") from None
+        wire.send_bytes(channel.fd_out, frame)
+        while True:
+            msg = channel.recv()
+            if msg.get("op") != "return":  # the function calls one of yours: answer that first
+                channel.answer(msg)
+                continue
+            if msg.get("ok") is True:
+                return msg.get("value")
+            raise GraderFunctionError(
+                f"the grader's function raised {msg.get('etype')} on the arguments given"
+            )
+
+    return grader_function
+
+
+class Channel:
+    """The submission's end of the protocol: requests in, results out."""
+
+    def __init__(self, fd_in: int, fd_out: int, shell, out: CappedWriter):
+        self.fd_in, self.fd_out, self.shell, self.out = fd_in, fd_out, shell, out
+
+    def recv(self) -> dict:
+        from grader import wire
+
+        return wire.recv(self.fd_in, stub=lambda ref: _grader_function(ref, self))
+
+    def answer(self, req: dict) -> None:
+        """Call a function of the submission (or read a variable) and send the result."""
+        from grader import wire
+
+        op, name = req.get("op"), req.get("name")
+        if op == "exit":
+            os._exit(0)
+        user_ns = self.shell.user_ns
+        try:
+            if name not in user_ns:
+                raise NameError(f"name {name!r} is not defined in your notebook")
+            obj = user_ns[name]
+            if op == "call":
+                if not callable(obj):
+                    raise TypeError(f"{name} is not a function")
+                value = obj(*req.get("args", ()), **req.get("kwargs", {}))
+            else:
+                value = obj
+            try:
+                frame = wire.encode({"ev": "result", "ok": True, "value": value}, where="")
+            except wire.Unencodable as exc:
+                what = "returned" if op == "call" else "holds"
+                detail = str(exc).replace("['value']", "", 1).lstrip(": ")
+                raise TypeError(
+                    f"{name} {what} something that cannot be graded: {detail}"
+                ) from None
+        except BaseException as exc:  # noqa: BLE001 - report whatever the code raised
+            frame = wire.encode(
+                {
+                    "ev": "result",
+                    "ok": False,
+                    "etype": type(exc).__name__,
+                    "message": _describe(exc),
+                    "traceback": _student_traceback(exc),
+                }
+            )
+        sys.stdout = sys.stderr = self.out
+        self.out.take()
+        wire.send_bytes(self.fd_out, frame)
+
+
 def main(fd_in: int, fd_out: int) -> None:
     # the protocol pipes are fds fd_in/fd_out; stdin/stdout/stderr go nowhere
     null = os.open(os.devnull, os.O_RDWR)
@@ -114,40 +198,6 @@ def main(fd_in: int, fd_out: int) -> None:
         wire.send(fd_out, reply)
     wire.send(fd_out, {"ev": "ready"})
 
+    channel = Channel(fd_in, fd_out, shell, out)
     while True:
-        req = wire.recv(fd_in)
-        op = req.get("op")
-        if op == "exit":
-            os._exit(0)
-        name = req.get("name")
-        try:
-            if name not in shell.user_ns:
-                raise NameError(f"name {name!r} is not defined in your notebook")
-            obj = shell.user_ns[name]
-            if op == "call":
-                if not callable(obj):
-                    raise TypeError(f"{name} is not a function")
-                value = obj(*req.get("args", ()), **req.get("kwargs", {}))
-            else:
-                value = obj
-            try:
-                frame = wire.encode({"ev": "result", "ok": True, "value": value}, where="")
-            except wire.Unencodable as exc:
-                what = "returned" if op == "call" else "holds"
-                detail = str(exc).replace("['value']", "", 1).lstrip(": ")
-                raise TypeError(
-                    f"{name} {what} something that cannot be graded: {detail}"
-                ) from None
-        except BaseException as exc:  # noqa: BLE001 - report whatever the code raised
-            frame = wire.encode(
-                {
-                    "ev": "result",
-                    "ok": False,
-                    "etype": type(exc).__name__,
-                    "message": _describe(exc),
-                    "traceback": _student_traceback(exc),
-                }
-            )
-        sys.stdout = sys.stderr = out
-        out.take()
-        wire.send_bytes(fd_out, frame)
+        channel.answer(channel.recv())

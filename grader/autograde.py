@@ -8,9 +8,14 @@ notebook for nbgrader's formgrader, and ``results.json`` with every test's
 outcome) and the nbgrader gradebook, one student at a time. A submission never
 sees the gradebook, the course folder or another submission.
 
-If a runner dies or overruns (it should not: the submission's limits are
-enforced inside it), that student is reported as an error with their previous
-grades untouched, a new runner takes over and the batch goes on.
+The runner reports each test as it finishes. If it dies or overruns while
+grading a student (the submission's limits and the tests' own time limit are
+enforced inside it, so only something like a C call that never returns, or the
+runner's memory limit, gets there), a fresh runner grades that student again;
+if that fails too, the student's finished tests keep their points, the others
+count 0, and a note says why. A hostile submission cannot keep its previous
+grade by stopping the grader. Only a runner that cannot start at all is an
+infrastructure error (previous grades kept, exit status 8).
 """
 
 from __future__ import annotations
@@ -29,17 +34,21 @@ import tempfile
 import threading
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from traitlets.config import Config
 
+from .cases import course_secret
 from .config import GRADER_DIR, Paths, check_id, settings, venv_on_path
 from .errors import ConfigError, GradingError
 from .notebooks import NotebookSpec, build_spec, read_notebook
 from .release import diff_trees, generate
 from .sandbox import Sandbox, SandboxConfig
+from .testcells import empty_test
+from .text import safe_data
 
 log = logging.getLogger("grader")
 
@@ -49,7 +58,7 @@ class StudentOutcome:
     student: str
     score: float = 0.0
     max_score: float = 0.0
-    status: str = "graded"  # graded | invalid | missing | error
+    status: str = "graded"  # graded | stopped (the runner, twice) | invalid | missing | error
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -134,6 +143,53 @@ def find_submissions(
 
 
 # --------------------------------------------------------------------------- runners
+MAX_RUNNER_LINE_BYTES = 256 * 1024 * 1024
+
+
+class RunnerFailed(Exception):
+    """The test runner overran, died or sent garbage while grading one student."""
+
+    def __init__(self, reason: str, partial: dict):
+        super().__init__(reason)
+        self.reason = reason
+        # notebook -> {"plan": its "notebook" event or None, "tests": [finished tests]}
+        self.partial = partial
+
+    def finished(self) -> int:
+        return sum(len(p["tests"]) for p in self.partial.values())
+
+
+class LineBuffer:
+    """Splits a byte stream into lines, looking at each byte once: linear time
+    (searching the whole buffer after each chunk took 284 s for one 172 MB line)."""
+
+    def __init__(self, max_line: int = MAX_RUNNER_LINE_BYTES):
+        self.max_line = max_line
+        self._pending: list[bytes] = []  # the start of a line not complete yet
+        self._pending_bytes = 0
+        self._lines: deque[bytes] = deque()
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            self._pending_bytes += len(piece)
+            if self._pending_bytes > self.max_line:
+                raise ValueError(f"a line longer than {self.max_line:,} bytes")
+            if piece:
+                self._pending.append(piece)
+            if end < 0:
+                return
+            self._lines.append(b"".join(self._pending))
+            self._pending, self._pending_bytes = [], 0
+            start = end + 1
+
+    def pop(self) -> bytes | None:
+        """The next complete line (without its newline), or None."""
+        return self._lines.popleft() if self._lines else None
+
+
 class RunnerProcess:
     """A ``python -m grader.runner`` child speaking JSON lines."""
 
@@ -159,7 +215,7 @@ class RunnerProcess:
             env=env,
             start_new_session=True,
         )
-        self.buf = b""
+        self.lines = LineBuffer()
         self._send(header)
         ready = self._read_line(time.monotonic() + ready_timeout)
         if not ready.get("ready"):
@@ -172,7 +228,7 @@ class RunnerProcess:
 
     def _read_line(self, deadline: float) -> dict:
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
+        while (line := self.lines.pop()) is None:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 raise TimeoutError("the test runner did not answer in time")
@@ -180,14 +236,48 @@ class RunnerProcess:
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    raise EOFError(f"the test runner exited (status {self.proc.poll()})")
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+                    raise EOFError(f"the test runner {self.exit_description()}")
+                self.lines.feed(chunk)
         return json.loads(line)
 
+    def exit_description(self) -> str:
+        try:
+            status = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "closed its output but is still running"
+        if status < 0:
+            try:
+                return f"was killed by {signal.Signals(-status).name}"
+            except ValueError:
+                return f"was killed by signal {-status}"
+        return f"exited with status {status}"
+
     def grade(self, job: dict, timeout: float) -> dict:
-        self._send(job)
-        return self._read_line(time.monotonic() + timeout)
+        """The runner's result for one student's job, or RunnerFailed with the tests
+        that finished before it overran or died."""
+        partial: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        try:
+            self._send(job)
+            while True:
+                event = self._read_line(deadline)
+                kind = event.get("event")
+                if kind == "result":
+                    return event
+                notebook = partial.setdefault(event["notebook"], {"plan": None, "tests": []})
+                if kind == "notebook":
+                    notebook["plan"] = event
+                elif kind == "test":
+                    notebook["tests"].append(event["test"])
+                else:
+                    raise ValueError(f"unexpected event {str(kind)[:40]!r}")
+        except TimeoutError:
+            reason = f"ran past its time limit for one student ({timeout:g} s)"
+            raise RunnerFailed(reason, partial) from None
+        except (EOFError, OSError) as exc:
+            raise RunnerFailed(str(exc).removeprefix("the test runner "), partial) from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RunnerFailed(f"sent an unreadable answer ({exc})", partial) from None
 
     def close(self, kill: bool = False) -> None:
         try:
@@ -204,6 +294,40 @@ class RunnerProcess:
             self.proc.wait()
         self.log.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def stopped_result(
+    specs: list[NotebookSpec], job: dict, failures: list[RunnerFailed], sandbox: str
+) -> dict:
+    """A student's result after grading stopped the runner twice: the tests that
+    finished (on the try that got further) keep their points, the others count 0."""
+    best = max(reversed(failures), key=RunnerFailed.finished)
+    note = (
+        "grading stopped on this submission twice: the grader's test runner "
+        + "; then it ".join(f.reason for f in failures)
+        + ". The tests that had not finished count 0."
+    )
+    unfinished = "not finished: grading stopped on this submission (see the notes); counts 0"
+    out = {"student": job["student"], "assignment": job["assignment"], "notebooks": {}}
+    for spec in specs:
+        part = best.partial.get(spec.notebook, {"plan": None, "tests": []})
+        plan = part["plan"] or {}
+        done = {t.get("grade_id"): t for t in part["tests"] if isinstance(t, dict)}
+        tests = [done.get(c.grade_id) or empty_test(c, unfinished) for c in spec.tests]
+        out["notebooks"][spec.notebook] = {
+            "notebook": spec.notebook,
+            "status": "stopped" if job["notebooks"].get(spec.notebook) else "missing",
+            "score": sum(t["points"] for t in tests),
+            "max_score": spec.max_points,
+            "tests": tests,
+            "cells": [],
+            "notes": list(plan.get("notes", [])) + [note],
+            "answers": plan.get("answers", {}),
+            "scratch": plan.get("scratch", {}),
+            "sandbox": sandbox,
+            "seconds": 0.0,
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- writing
@@ -277,18 +401,46 @@ def _timestamp(folder: Path):
 def save_student(
     paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict, sandbox: str
 ) -> StudentOutcome:
-    """Write one student's autograded folder and gradebook entries (serially)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """Write one student's autograded folder and gradebook entries (serially).
 
+    Everything the submission could put in the result (messages, output, cell
+    sources, metadata) is made safe first (grader.text), so no string can make a
+    file unwritable. The folder is written aside and swapped in only once the
+    gradebook holds the new grades: if anything fails, the student's previous
+    folder and grades stay as they were.
+    """
+    result = safe_data(result)
     sid = result["student"]
     outcome = StudentOutcome(sid, max_score=sum(s.max_points for s in specs))
     if result.get("error"):
         outcome.status, outcome.error = "error", result["error"]
         return outcome
     folder = paths.step_dir("autograded", sid, assignment)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{assignment}-", dir=folder.parent))
+    try:
+        _write_graded(staging, sid, assignment, specs, result, sandbox)
+        statuses = []
+        for spec in specs:
+            r = result["notebooks"][spec.notebook]
+            outcome.score += r["score"]
+            outcome.seconds += r.get("seconds", 0.0)
+            outcome.notes += r.get("notes", [])
+            statuses.append(r["status"])
+        outcome.status = next(
+            (s for s in ("stopped", "invalid", "missing") if s in statuses), "graded"
+        )
+        _record_grades(paths, assignment, specs, result)
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return outcome
+
+
+def _write_graded(
+    folder: Path, sid: str, assignment: str, specs: list[NotebookSpec], result: dict, sandbox: str
+) -> None:
+    """``results.json`` and the graded notebooks, into ``folder``."""
     record = {
         "student": sid,
         "assignment": assignment,
@@ -297,16 +449,28 @@ def save_student(
         "notebooks": result["notebooks"],
     }
     _write_json(folder / "results.json", record)
-    statuses = []
     for spec in specs:
-        r = result["notebooks"][spec.notebook]
-        nbformat.write(graded_notebook(spec, r), folder / f"{spec.notebook}.ipynb")
-        outcome.score += r["score"]
-        outcome.seconds += r.get("seconds", 0.0)
-        outcome.notes += r.get("notes", [])
-        statuses.append(r["status"])
-    outcome.status = next((s for s in ("invalid", "missing") if s in statuses), "graded")
+        nb = graded_notebook(spec, result["notebooks"][spec.notebook])
+        nbformat.write(nb, folder / f"{spec.notebook}.ipynb")
 
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging`` (two renames; the old one is then removed)."""
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict) -> None:
+    """The student's scores and "No response." comments, into nbgrader's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    sid = result["student"]
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy 2 warns about nbgrader's sessions
         gb.update_or_create_student(sid)
@@ -331,7 +495,6 @@ def save_student(
                 )
                 comment.auto_comment = None if answered else "No response."
         gb.db.commit()
-    return outcome
 
 
 # --------------------------------------------------------------------------- main entry
@@ -346,6 +509,7 @@ def autograde(
     memory_mb: int | None = None,
     sandbox: str | None = None,
     progress=None,
+    trusted_timeout: float | None = None,
 ) -> AutogradeReport:
     t0 = time.monotonic()
     venv_on_path()
@@ -359,6 +523,7 @@ def autograde(
     limits = {
         "cell_timeout": float(cell_timeout or st.cell_timeout),
         "notebook_timeout": float(notebook_timeout or st.notebook_timeout),
+        "trusted_timeout": float(trusted_timeout or st.trusted_timeout),
     }
     box_cfg = SandboxConfig(
         mode=sandbox or st.sandbox,
@@ -383,12 +548,18 @@ def autograde(
         "limits": limits,
         "sandbox": box_cfg.__dict__,
         "warm_imports": list(st.warm_imports),
+        "secret": course_secret(course),  # seeds each student's hidden cases (grader.cases)
     }
     log_dir = course / "autograded" / ".logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    # a safety net only: the runner enforces the submission's limits itself; this
-    # also covers the tests' own reference computations on a loaded machine
-    per_student_timeout = len(specs) * (2 * limits["notebook_timeout"] + 180) + 60
+    # a safety net only: the runner enforces the submission's limits and the tests'
+    # own (trusted_timeout per cell) itself; this catches what those cannot stop
+    trusted_cells = sum(1 for s in specs for c in s.cells if c.role in ("setup", "test"))
+    per_student_timeout = (
+        len(specs) * (2 * limits["notebook_timeout"] + 180)
+        + trusted_cells * limits["trusted_timeout"]
+        + 60
+    )
 
     jobs: queue.Queue = queue.Queue()
     for sid in subs:
@@ -403,15 +574,28 @@ def autograde(
             except queue.Empty:
                 break
             job = {"student": sid, "assignment": assignment, "notebooks": subs[sid]}
-            try:
-                if runner is None:
-                    runner = RunnerProcess(header, log_dir / f"runner-{slot}.log")
-                res = runner.grade(job, per_student_timeout)
-            except Exception as exc:  # noqa: BLE001 - never stop the batch
-                if runner is not None:
+            failures: list[RunnerFailed] = []
+            res = None
+            while res is None:
+                try:
+                    if runner is None:
+                        runner = RunnerProcess(header, log_dir / f"runner-{slot}.log")
+                    res = runner.grade(job, per_student_timeout)
+                except RunnerFailed as exc:  # the student's doing, or bad luck: try again once
                     runner.close(kill=True)
                     runner = None
-                res = {"student": sid, "error": f"test runner failed: {exc}"}
+                    failures.append(exc)
+                    log.warning("the test runner %s while grading %s", exc.reason, sid)
+                    if len(failures) == 2:
+                        res = stopped_result(specs, job, failures, box.mode)
+                except Exception as exc:  # noqa: BLE001 - never stop the batch
+                    if runner is not None:
+                        runner.close(kill=True)
+                        runner = None
+                    res = {"student": sid, "error": f"test runner failed: {exc}"}
+            if res.get("recycle") and runner is not None:
+                runner.close()  # it stopped the tests' own code mid-way: start afresh
+                runner = None
             results.put(res)
         if runner is not None:
             runner.close()

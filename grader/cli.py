@@ -13,7 +13,8 @@ Exit codes: 0 success, 1 other grader error, 2 bad option or missing folder,
 3 a student-facing file would leak solutions or hidden tests, 4 assignments/ is
 stale, 5 a source notebook breaks the assignment rules, 6 bubblewrap required but
 unavailable, 7 submissions could not be imported, 8 grading infrastructure failed
-for some students (the others were graded).
+for some students (the others were graded), 9 feedback or export skipped some
+students' records (the others were written).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .errors import ConfigError, GraderError, GradingError, LeakError
+from .text import safe_line, safe_text
 
 
 def _common(p: argparse.ArgumentParser, course: bool = True) -> None:
@@ -158,8 +160,8 @@ def _run(args) -> int:
         )
         if r.unmatched:
             print(f"could not match {len(r.unmatched)} files:")
-            for name, reason in r.unmatched:
-                print(f"  {name}: {reason}")
+            for name, reason in r.unmatched:  # names as repr: a zip's names are the students'
+                print(f"  {name!r}: {safe_line(reason)}")
         return 0
 
     if args.command == "autograde":
@@ -167,7 +169,7 @@ def _run(args) -> int:
 
         def progress(o):
             if o.status == "error":
-                print(f"  {o.student}: ERROR {o.error}", flush=True)
+                print(f"  {o.student}: ERROR {safe_line(o.error, 500)}", flush=True)
             else:
                 extra = f" ({o.status})" if o.status != "graded" else ""
                 print(
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except GraderError as exc:
-        print(f"grader: error: {exc}", file=sys.stderr)
+        print(f"grader: error: {safe_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)

@@ -1,17 +1,25 @@
 """``grader collect``: import submissions into the course folder.
 
-The source is a folder or an LMS-style zip holding one notebook per student, the
-student id in the file name (``s001_a1_convolution_from_scratch.ipynb``,
-``s001.ipynb``) or, nbgrader-style, as the folder name
-(``s001/a1_convolution_from_scratch.ipynb``). By default the id is the leading
-run of letters, digits, ``.`` and ``-`` of the file name (up to the first ``_``);
-``--pattern`` takes a regular expression with a ``student`` group for other LMS
-naming schemes. Each notebook is copied to
-``<course>/submitted/<student>/<assignment>/<notebook>.ipynb`` with a
-``timestamp.txt``, as nbgrader lays them out. Files that cannot be matched (not
-a notebook, no id, an id not in the roster, an older duplicate) are reported,
-not imported. Zip members are read into memory with size limits, never
-extracted by name, so a crafted zip cannot write outside the course folder.
+The source is a folder or an LMS-style zip holding one notebook per student, in
+one of two layouts:
+
+- *flat*: the student id in the file name (``s001_a1_convolution_from_scratch.ipynb``,
+  ``s001.ipynb``). By default the id is the leading run of letters, digits, ``.``
+  and ``-`` of the file name (up to the first ``_``); ``--pattern`` takes a
+  regular expression with a ``student`` group for other LMS naming schemes.
+- *a folder per student*, nbgrader-style: ``s001/a1_convolution_from_scratch.ipynb``
+  or ``s001/<assignment>/<notebook>.ipynb``. The folder decides the id: the
+  student chose the file's name but not the folder it lies in, so a file whose
+  name gives another id (``s001/s002_a1.ipynb``) is refused and reported.
+
+A folder named like the assignment is skipped over in both layouts. Each
+notebook is copied to ``<course>/submitted/<student>/<assignment>/<notebook>.ipynb``
+with a ``timestamp.txt``, as nbgrader lays them out. Files that cannot be
+matched (not a notebook, no id, an id not in the roster, a name and folder that
+disagree, an older duplicate) are reported, not imported. Zip members are read
+into memory with size limits, never extracted by name, so a crafted zip cannot
+write outside the course folder. Ids must match ``config.ID_RE`` as a whole
+(``\\Z``: a trailing newline is refused).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from .config import ID_RE, Paths
 from .errors import CollectError
 
-DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9][A-Za-z0-9.\-]*)(?:_.*)?\.ipynb$"
+DEFAULT_PATTERN = r"\A(?P<student>[A-Za-z0-9][A-Za-z0-9.\-]*)(?:_.*)?\.ipynb\Z"
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
 
@@ -52,8 +60,6 @@ def _dir_entries(folder: Path) -> Iterator[Entry]:
         if not p.is_file() or p.is_symlink():
             continue
         rel = p.relative_to(folder).as_posix()
-        if len(PurePosixPath(rel).parts) > 3:
-            continue
         st = p.stat()
         yield Entry(rel, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC), p.read_bytes)
 
@@ -106,6 +112,45 @@ def _roster(path: Path | None) -> set[str] | None:
     return ids
 
 
+def _id_in_name(rx: re.Pattern, base: str) -> str | None:
+    m = rx.search(base)
+    return m.group("student") if m and m.group("student") else None
+
+
+def _student_id(
+    parts: tuple[str, ...], notebooks: list[str], rx: re.Pattern, assignment: str
+) -> tuple[str | None, str | None]:
+    """(student id, None), or (None, why the file is refused), from its path."""
+    folders = [p for p in parts[:-1] if p != assignment]
+    base = parts[-1]
+    stem = base[: -len(".ipynb")]
+    if len(folders) > 1:
+        return None, (
+            "in nested folders: put each notebook in its student's folder "
+            "(<student>/<notebook>.ipynb) or name it by the student (flat)"
+        )
+    if folders:  # a folder per student: the folder decides, whatever the file's name says
+        sid = folders[0]
+        if not ID_RE.match(sid):
+            return None, f"its folder {sid!r} is not a valid student id"
+        # "a1_convolution_from_scratch (1).ipynb" names the notebook, not a student
+        if not stem.startswith((assignment, *notebooks)):
+            named = _id_in_name(rx, base)
+            if named is not None and named != sid:
+                return None, (
+                    f"its name says student {named!r} but it is in the folder of {sid!r}; "
+                    "refused: a file in one student's folder cannot be another's "
+                    f"submission (if {sid!r} holds the whole class, collect from inside it)"
+                )
+        return sid, None
+    named = None if stem in notebooks else _id_in_name(rx, base)
+    if named is None:
+        return None, "no student id in the file name"
+    if not ID_RE.match(named):
+        return None, f"student id {named!r} has unsafe characters"
+    return named, None
+
+
 def collect(
     paths: Paths,
     assignment: str,
@@ -131,8 +176,8 @@ def collect(
     for e in entries:
         parts = PurePosixPath(e.name).parts
         base = parts[-1] if parts else e.name
-        if ".." in parts:
-            report.unmatched.append((e.name, "unsafe path (..) in the archive"))
+        if ".." in parts or e.name.startswith("/"):
+            report.unmatched.append((e.name, "unsafe path (absolute or ..) in the archive"))
             continue
         if any(p.startswith(("__MACOSX", ".")) for p in parts):
             continue  # archive metadata, hidden files
@@ -142,21 +187,9 @@ def collect(
         if e.size > MAX_NOTEBOOK_BYTES:
             report.unmatched.append((e.name, "larger than 20 MB"))
             continue
-        sid = None
-        stem = base[: -len(".ipynb")]
-        folders = [p for p in parts[:-1] if p != assignment]
-        if stem in notebooks:  # nbgrader layout: <student>[/<assignment>]/<notebook>.ipynb
-            if folders and ID_RE.match(folders[-1]):
-                sid = folders[-1]
-        else:
-            m = rx.search(base)
-            if m and m.group("student"):
-                sid = m.group("student")
-        if sid is None:
-            report.unmatched.append((e.name, "no student id in the file name"))
-            continue
-        if not ID_RE.match(sid):
-            report.unmatched.append((e.name, f"student id {sid!r} has unsafe characters"))
+        sid, problem = _student_id(parts, notebooks, rx, assignment)
+        if problem:
+            report.unmatched.append((e.name, problem))
             continue
         if allowed is not None and sid not in allowed:
             report.unmatched.append((e.name, f"student id {sid!r} is not in the roster"))
@@ -164,7 +197,7 @@ def collect(
         if len(notebooks) == 1:
             nb = notebooks[0]
         else:
-            hits = [n for n in notebooks if n in stem]
+            hits = [n for n in notebooks if n in base[: -len(".ipynb")]]
             if len(hits) != 1:
                 report.unmatched.append(
                     (e.name, f"cannot tell which of {', '.join(notebooks)} it is")
@@ -176,7 +209,7 @@ def collect(
             old = chosen[key]
             newer, older = (e, old) if e.mtime >= old.mtime else (old, e)
             chosen[key] = newer
-            report.unmatched.append((older.name, f"older duplicate for {sid}; kept {newer.name}"))
+            report.unmatched.append((older.name, f"older duplicate for {sid}; kept {newer.name!r}"))
             continue
         chosen[key] = e
 

@@ -27,7 +27,9 @@ REPO_ROOT = GRADER_DIR.parent
 NBGRADER_CONFIG = GRADER_DIR / "nbgrader_config.py"
 COURSE_ENV = "GRADER_COURSE"
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# \A and \Z, never ^ and $: "$" also matches before a final newline, and an id
+# ending in one would split a CSV row
+ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 class GraderSettings(Configurable):
@@ -36,6 +38,11 @@ class GraderSettings(Configurable):
     cell_timeout = Float(30.0, help="Seconds allowed per cell and per test cell.").tag(config=True)
     notebook_timeout = Float(
         120.0, help="Seconds allowed for one notebook, sandbox start-up included."
+    ).tag(config=True)
+    trusted_timeout = Float(
+        120.0,
+        help="Seconds of the instructor's own code per test cell in the test runner "
+        "(reference computations, models built from student data).",
     ).tag(config=True)
     memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(config=True)
     workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
@@ -169,7 +176,14 @@ def venv_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
-OVERRIDABLE = ("cell_timeout", "notebook_timeout", "memory_mb", "hidden_packages", "warm_imports")
+OVERRIDABLE = (
+    "cell_timeout",
+    "notebook_timeout",
+    "trusted_timeout",
+    "memory_mb",
+    "hidden_packages",
+    "warm_imports",
+)
 
 
 def settings(cfg: Config, assignment: str | None = None) -> GraderSettings:

@@ -49,3 +49,9 @@ class GradingError(GraderError):
     """Grading infrastructure failed (not the submission's fault)."""
 
     exit_code = 8
+
+
+class StudentsSkipped(GraderError):
+    """Some students' records could not be processed; the others were."""
+
+    exit_code = 9

@@ -5,6 +5,11 @@ format, straight from nbgrader's gradebook (manual overrides win over automatic
 scores, as in nbgrader). ``summary.md`` gives, per assignment, the number of
 submissions, the mean, median, minimum and maximum total, and each part's mean
 and pass rate; ``grade_distribution.png`` is the histogram of totals.
+
+Every text field is written as one safe line (grader.text), so no id or name can
+split a CSV row or a table. A student whose gradebook entries cannot be read is
+left out and reported (StudentsSkipped, after the files are written); the
+others are exported.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Paths, venv_on_path
-from .errors import ConfigError
+from .errors import ConfigError, StudentsSkipped
 from .notebooks import nbgrader_meta, read_notebook
+from .text import safe_line
 
 FIELDS = ["student_id", "assignment", "notebook", "part", "points", "max_points", "status"]
 
@@ -31,13 +37,18 @@ class ExportReport:
     rows: int
 
 
-def gradebook_rows(paths: Paths, assignments: list[str] | None = None) -> list[dict]:
+def gradebook_rows(
+    paths: Paths, assignments: list[str] | None = None, skipped: list | None = None
+) -> list[dict]:
+    """One row per student x assignment x part; students whose entries cannot be
+    read are appended to ``skipped`` as (student, why) instead."""
     from nbgrader.api import Gradebook, MissingEntry
 
     venv_on_path()
     db = paths.require_course() / "gradebook.db"
     if not db.is_file():
         raise ConfigError(f"no gradebook at {db}: run `grader autograde` first")
+    skipped = [] if skipped is None else skipped
     rows = []
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy 2 warns about nbgrader's sessions
@@ -57,38 +68,52 @@ def gradebook_rows(paths: Paths, assignments: list[str] | None = None) -> list[d
             order = {key: i for i, key in enumerate((n, g) for n, g, _ in cells)}
             for student in sorted(gb.students, key=lambda s: s.id):
                 try:
-                    sub = gb.find_submission(aname, student.id)
-                except MissingEntry:
-                    for nb, part, mx in cells:
-                        rows.append(
-                            dict(
-                                student_id=student.id,
-                                assignment=aname,
-                                notebook=nb,
-                                part=part,
-                                points=0.0,
-                                max_points=mx,
-                                status="missing",
-                            )
+                    rows += _student_rows(gb, aname, student.id, cells, order)
+                except Exception as exc:  # noqa: BLE001 - one bad entry never stops the export
+                    skipped.append(
+                        (
+                            student.id,
+                            f"{aname}: cannot read the gradebook's entries "
+                            f"({type(exc).__name__}: {exc}); regrade with `grader autograde "
+                            f"{aname} --student ID`, or fix them in `nbgrader formgrader`",
                         )
-                    continue
-                grades = []
-                for snb in sub.notebooks:
-                    for g in snb.grades:
-                        grades.append(
-                            dict(
-                                student_id=student.id,
-                                assignment=aname,
-                                notebook=snb.name,
-                                part=g.name,
-                                points=float(g.score or 0.0),
-                                max_points=float(g.max_score),
-                                status="needs manual grade" if g.needs_manual_grade else "graded",
-                            )
-                        )
-                grades.sort(key=lambda r: order.get((r["notebook"], r["part"]), 1 << 30))
-                rows += grades
+                    )
     return rows
+
+
+def _student_rows(gb, aname: str, sid: str, cells: list, order: dict) -> list[dict]:
+    from nbgrader.api import MissingEntry
+
+    try:
+        sub = gb.find_submission(aname, sid)
+    except MissingEntry:
+        return [
+            dict(
+                student_id=sid,
+                assignment=aname,
+                notebook=nb,
+                part=part,
+                points=0.0,
+                max_points=mx,
+                status="missing",
+            )
+            for nb, part, mx in cells
+        ]
+    grades = [
+        dict(
+            student_id=sid,
+            assignment=aname,
+            notebook=snb.name,
+            part=g.name,
+            points=float(g.score or 0.0),
+            max_points=float(g.max_score),
+            status="needs manual grade" if g.needs_manual_grade else "graded",
+        )
+        for snb in sub.notebooks
+        for g in snb.grades
+    ]
+    grades.sort(key=lambda r: order.get((r["notebook"], r["part"]), 1 << 30))
+    return grades
 
 
 def _position(paths: Paths, assignment: str, notebook: str, grade_id: str):
@@ -126,7 +151,7 @@ def summary_markdown(rows: list[dict], figure_name: str) -> str:
             mx for (_, _, mx) in {(r["notebook"], r["part"], r["max_points"]) for r in arows}
         )
         missing = len({r["student_id"] for r in arows if r["status"] == "missing"})
-        out += [f"## {aname}", ""]
+        out += [f"## {safe_line(aname)}", ""]
         if scores:
             out.append(
                 f"{len(scores)} submissions ({missing} students without one), out of "
@@ -143,7 +168,8 @@ def summary_markdown(rows: list[dict], figure_name: str) -> str:
         for part, prow in parts.items():
             mean = statistics.fmean(r["points"] for r in prow)
             full = sum(r["points"] >= r["max_points"] for r in prow) / len(prow)
-            out.append(f"| {part} | {prow[0]['max_points']:g} | {mean:.1f} | {full:.0%} |")
+            mx = prow[0]["max_points"]
+            out.append(f"| {safe_line(part)} | {mx:g} | {mean:.1f} | {full:.0%} |")
         out.append("")
     out += [f"![Distribution of total scores]({figure_name})", ""]
     return "\n".join(out)
@@ -176,20 +202,38 @@ def histogram(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def export(paths: Paths, out_dir: Path | None = None, assignments: list[str] | None = None):
-    rows = gradebook_rows(paths, assignments)
-    out_dir = Path(out_dir) if out_dir else paths.require_course() / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "grades.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+def write_csv(rows: list[dict], path: Path) -> None:
+    """``grades.csv``: every text field one safe line (an id cannot split a row)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
         for r in rows:
             writer.writerow(
-                {**r, "points": f"{r['points']:g}", "max_points": f"{r['max_points']:g}"}
+                {
+                    **{k: safe_line(v) for k, v in r.items() if isinstance(v, str)},
+                    "points": f"{r['points']:g}",
+                    "max_points": f"{r['max_points']:g}",
+                }
             )
+
+
+def export(paths: Paths, out_dir: Path | None = None, assignments: list[str] | None = None):
+    """Write the CSV, summary and figure; raise StudentsSkipped afterwards if some
+    students' entries could not be read (the files hold everyone else)."""
+    skipped: list[tuple[str, str]] = []
+    rows = gradebook_rows(paths, assignments, skipped)
+    out_dir = Path(out_dir) if out_dir else paths.require_course() / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "grades.csv"
+    write_csv(rows, csv_path)
     figure = out_dir / "grade_distribution.png"
     histogram(rows, figure)
     summary = out_dir / "summary.md"
     summary.write_text(summary_markdown(rows, figure.name), encoding="utf-8")
+    if skipped:
+        raise StudentsSkipped(
+            f"wrote {csv_path} ({len(rows)} rows), {summary} and {figure} without "
+            f"{len(skipped)} students:\n  "
+            + "\n  ".join(f"{safe_line(sid)!r}: {safe_line(why)}" for sid, why in skipped)
+        )
     return ExportReport(csv_path, summary, figure, len(rows))

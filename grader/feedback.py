@@ -6,24 +6,48 @@ included (jupyter/nbgrader#917, "by design"). Here the page is built from
 which students already see), points and pass/fail message, the notes about the
 submission, and errors in the student's own cells. No test source is ever
 rendered, and a failed *hidden* check shows its case but not the values it
-compared. As a second line of defence every message is checked against the
-secret lines of the source notebook (grader.leaks) and redacted if it quotes
-one, and the finished page is scanned again before it is written.
+compared.
+
+Every string is made safe first (grader.text: no surrogate, control character
+or ANSI sequence reaches the page) and capped, with a note saying what was left
+out. Text has one of two origins, and only the instructor's is checked against
+the secret lines of the source notebooks (grader.leaks):
+
+- the instructor's words (test names, the messages of failed hidden checks,
+  which the runner builds from the exception's type and the instructor's case)
+  are redacted if they quote a line of a solution or hidden test, and the page
+  without the student's text is scanned again before it is written (refuse
+  rather than leak);
+- text the student controls (notes, which quote their cells' metadata; their
+  cells' errors; the messages of failed visible checks, which quote what their
+  code returned or raised) is never altered depending on the secrets: redacting
+  it would confirm a guessed line, and it cannot make their page fail.
+
+One student's bad record is reported with what to do; the others' pages are
+written all the same.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
 import jinja2
 
-from .config import GRADER_DIR, Paths, check_id
-from .errors import ConfigError, LeakError
+from .config import GRADER_DIR, ID_RE, Paths, check_id
+from .errors import ConfigError, LeakError, StudentsSkipped
 from .leaks import course_secrets, find_in_text, redact
+from .text import safe_line, safe_text, shorten
 
 TEMPLATE = "feedback.html.j2"
+
+# what one page shows at most (the runner caps results too: defence in depth)
+MAX_MESSAGE_CHARS = 2_000
+MAX_NOTES = 30
+MAX_CELLS = 30
+MAX_TESTS = 200
 
 # where NumPy's assertion messages start listing the values they compared
 _VALUES = re.compile(r"^\s*(Mismatch|Max (absolute|relative)|ACTUAL|DESIRED|x:|y:|First \d+)")
@@ -67,48 +91,167 @@ def _title(paths: Paths, assignment: str) -> str:
     return assignment
 
 
+class _Shown:
+    """The text of one page: made safe, capped, redacted where it is the instructor's."""
+
+    def __init__(self, secrets: set[str]):
+        self.secrets = secrets
+        self.redactions = 0
+        self.shortened = 0
+
+    def _cap(self, text: str) -> str:
+        self.shortened += len(text) > MAX_MESSAGE_CHARS
+        return shorten(text, MAX_MESSAGE_CHARS)
+
+    def student(self, text) -> str:
+        """Text the student controls: never altered depending on the secrets."""
+        return self._cap(safe_text(text if text is not None else ""))
+
+    def instructor(self, text) -> str:
+        """The instructor's words: a quoted secret line is withheld."""
+        text, hit = redact(safe_text(text if text is not None else ""), self.secrets)
+        self.redactions += hit
+        return self._cap(text)
+
+
+def _left_out(tests: int, notes: int, cells: int, shortened: int) -> str:
+    """The note saying what a page too big to show whole leaves out."""
+    parts = [
+        f"{n} more {what}" + ("s" if n != 1 else "")
+        for n, what in ((tests, "test"), (notes, "note"), (cells, "cell"))
+        if n
+    ]
+    if shortened:
+        parts.append(f"the end of {shortened} long message" + ("s" if shortened != 1 else ""))
+    if not parts:
+        return ""
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"This page leaves out {listed}, to stay readable; your instructor has the full record."
+
+
+def _context(record: dict, notebook: str, title: str, secrets: set[str], student_text: bool):
+    """The template's variables and the number of redactions; without the
+    student's text (blanked) when ``student_text`` is false, for the leak scan."""
+    r = record["notebooks"][notebook]
+    shown = _Shown(secrets)
+    student = shown.student if student_text else (lambda text: "")
+    tests = []
+    for t in r["tests"][:MAX_TESTS]:
+        passed = bool(t["passed"])
+        if passed:
+            message = ""
+        elif t.get("hidden"):  # built by the runner from the type and the instructor's case
+            message = shown.instructor(hidden_message(safe_text(t["message"])))
+        else:  # quotes what the student's code returned or raised
+            message = student(t["message"])
+        tests.append(
+            {
+                "grade_id": shown.instructor(t["grade_id"]),
+                "name": shown.instructor(t["name"]),
+                "points": float(t["points"]),
+                "max_points": float(t["max_points"]),
+                "passed": passed,
+                "message": message,
+            }
+        )
+    problems = [
+        c
+        for c in r.get("cells", [])
+        if c["status"] != "ok" and not str(c["id"]).startswith("setup:")
+    ]
+    cells = [
+        {
+            "label": student(c.get("label")),
+            "status": student(c.get("status")),
+            "message": student(c.get("message")),
+        }
+        for c in problems[:MAX_CELLS]
+    ]
+    notes = r.get("notes", [])
+    context = dict(
+        assignment_title=safe_line(title),
+        student=safe_line(record["student"]),
+        notebook=safe_line(notebook),
+        graded_at=safe_line(record.get("graded_at", "")),
+        score=float(r["score"]),
+        max_score=float(r["max_score"]),
+        notes=[student(n) for n in notes[:MAX_NOTES]],
+        tests=tests,
+        cells=cells,
+    )
+    context["left_out"] = _left_out(
+        max(0, len(r["tests"]) - MAX_TESTS),
+        max(0, len(notes) - MAX_NOTES),
+        max(0, len(problems) - MAX_CELLS),
+        shown.shortened,
+    )
+    return context, shown.redactions
+
+
 def render(record: dict, notebook: str, title: str, secrets: set[str]) -> tuple[str, int]:
     """HTML feedback for one notebook of one record; returns (html, redactions)."""
-    r = record["notebooks"][notebook]
-    redactions = 0
+    context, redactions = _context(record, notebook, title, secrets, student_text=True)
+    return _env().get_template(TEMPLATE).render(**context), redactions
 
-    def clean(text: str | None) -> str:
-        nonlocal redactions
-        text, hit = redact(text or "", secrets)
-        redactions += hit
-        return text
 
-    tests = []
-    for t in r["tests"]:
-        message = t["message"]
-        if t.get("hidden") and not t["passed"]:
-            message = hidden_message(message)
-        tests.append({**t, "name": clean(t["name"]), "message": clean(message)})
-    cells = [
-        {"label": c["label"], "status": c["status"], "message": clean(c.get("message"))}
-        for c in r.get("cells", [])
-        if c["status"] != "ok" and not c["id"].startswith("setup:")
-    ]
-    html = (
-        _env()
-        .get_template(TEMPLATE)
-        .render(
-            assignment_title=title,
-            student=record["student"],
-            notebook=notebook,
-            graded_at=record.get("graded_at", ""),
-            score=r["score"],
-            max_score=r["max_score"],
-            notes=[clean(n) for n in r.get("notes", [])],
-            tests=tests,
-            cells=cells,
-        )
-    )
-    return html, redactions
+def leaks_in_page(record: dict, notebook: str, title: str, secrets: set[str]) -> list:
+    """Secret lines or markers in the page *without the student's text*: what the
+    grader and the instructor put there (a student's own words cannot fail it)."""
+    context, _ = _context(record, notebook, title, secrets, student_text=False)
+    page = _env().get_template(TEMPLATE).render(**context)
+    return find_in_text(page + "\n" + html.unescape(page), secrets, markers=True)
+
+
+class _Skip(Exception):
+    """One student's page cannot be written; the message says why and what to do."""
+
+    def __init__(self, message: str, leak: bool = False):
+        super().__init__(message)
+        self.leak = leak
+
+
+def _student_pages(
+    paths: Paths, sid: str, assignment: str, notebooks: set[str], title: str, secrets: set[str]
+) -> dict[Path, str]:
+    """The pages of one student, checked, not yet written."""
+    again = f"run `grader autograde {assignment} --student {sid}` again"
+    rpath = paths.step_dir("autograded", sid, assignment) / "results.json"
+    if not rpath.is_file():
+        raise _Skip(f"no autograded {assignment}: {again}")
+    try:
+        record = json.loads(rpath.read_text(encoding="utf-8", errors="replace"))
+        names = list(record["notebooks"])
+        if record["student"] != sid or not set(names) <= notebooks:
+            raise _Skip(f"{rpath.name} belongs to another student or assignment: {again}")
+        checked = {
+            nb: (render(record, nb, title, secrets)[0], leaks_in_page(record, nb, title, secrets))
+            for nb in names
+        }
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _Skip(
+            f"{rpath.name} is not a grading record ({type(exc).__name__}: "
+            f"{safe_line(exc, 200)}): {again}"
+        ) from None
+    pages = {}
+    out_dir = paths.step_dir("feedback", sid, assignment)
+    for nb, (page, leaks) in checked.items():
+        if leaks:  # cannot happen after redaction; refuse rather than leak
+            raise _Skip(
+                f"the page would contain hidden test code: {leaks[0][1]!r}; check the "
+                f"names and hidden-check cases of {assignment}'s tests",
+                leak=True,
+            )
+        pages[out_dir / f"{nb}.html"] = page
+    return pages
 
 
 def feedback(paths: Paths, assignment: str, students: list[str] | None = None) -> list[Path]:
-    """Write ``<course>/feedback/<student>/<assignment>/<notebook>.html``."""
+    """Write ``<course>/feedback/<student>/<assignment>/<notebook>.html``.
+
+    Every student's pages are attempted; if some cannot be written, the others
+    are, and then StudentsSkipped (or LeakError, if a page would have leaked)
+    lists them with what to do.
+    """
     paths.check_assignment(assignment)
     course = paths.require_course()
     graded = course / "autograded"
@@ -122,24 +265,29 @@ def feedback(paths: Paths, assignment: str, students: list[str] | None = None) -
         )
     if not ids:
         raise ConfigError(f"no autograded submissions of {assignment}: run `grader autograde`")
+    notebooks = {p.stem for p in (paths.source / assignment).glob("*.ipynb")}
     secrets = course_secrets(paths.source / assignment)
     title = _title(paths, assignment)
-    written = []
+    written: list[Path] = []
+    skipped: list[tuple[str, _Skip]] = []
     for sid in ids:
-        rpath = graded / sid / assignment / "results.json"
-        if not rpath.is_file():
-            raise ConfigError(f"{sid} has no autograded {assignment}: run `grader autograde`")
-        record = json.loads(rpath.read_text(encoding="utf-8"))
-        out_dir = paths.step_dir("feedback", sid, assignment)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for nb in record["notebooks"]:
-            html, _ = render(record, nb, title, secrets)
-            leaks = find_in_text(html, secrets, markers=True)
-            if leaks:  # cannot happen after redaction; refuse rather than leak
-                raise LeakError(
-                    f"feedback for {sid} would contain hidden test code: {leaks[0][1]!r}"
-                )
-            path = out_dir / f"{nb}.html"
-            path.write_text(html, encoding="utf-8")
-            written.append(path)
+        try:
+            if not ID_RE.fullmatch(sid):
+                raise _Skip("the folder name is not a valid student id: remove or rename it")
+            pages = _student_pages(paths, sid, assignment, notebooks, title, secrets)
+            for path, page in pages.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(page, encoding="utf-8")
+                written.append(path)
+        except _Skip as exc:
+            skipped.append((sid, exc))
+        except OSError as exc:
+            skipped.append((sid, _Skip(f"cannot write the page: {safe_line(exc, 300)}")))
+    if skipped:
+        error = LeakError if any(e.leak for _, e in skipped) else StudentsSkipped
+        raise error(
+            f"wrote {len(written)} feedback files under {course / 'feedback'}, but none for "
+            f"{len(skipped)} students (their earlier pages, if any, are unchanged):\n  "
+            + "\n  ".join(f"{safe_line(sid)!r}: {e}" for sid, e in skipped)
+        )
     return written

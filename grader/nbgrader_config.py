@@ -26,6 +26,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Limits for one submission (see grader/README.md, "What a submission can do").
 c.GraderSettings.cell_timeout = 30  # seconds per cell and per test cell
 c.GraderSettings.notebook_timeout = 120  # seconds for one notebook, startup included
+# seconds of the tests' own code per test cell in the trusted runner (references,
+# models built from student data); past it the test counts 0
+c.GraderSettings.trusted_timeout = 120
 c.GraderSettings.memory_mb = 2048  # address-space limit per submission process
 c.GraderSettings.workers = 2  # submissions graded at the same time
 # "from scratch" means from scratch: these packages are invisible to submissions

@@ -35,7 +35,7 @@ HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 MARK_SCHEME_MARKERS = ("BEGIN MARK SCHEME", "END MARK SCHEME")
 ALL_MARKERS = SOLUTION_MARKERS + HIDDEN_MARKERS + MARK_SCHEME_MARKERS
 
-GRADE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+GRADE_ID_RE = re.compile(r"\A[a-z][a-z0-9_]*\Z")  # \Z: "$" allows a final newline
 # anything that looks like a marker; nbgrader only recognises the exact spellings
 FUZZY_MARKER_RE = re.compile(
     r"(?i)\b(begin|end)[\s_-]*(solutions?|hidden[\s_-]*tests?|mark[\s_-]*scheme)\b"

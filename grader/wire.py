@@ -9,6 +9,12 @@ never calls code, checks every size before allocating and rebuilds arrays as
 fresh ``numpy.ndarray`` objects, so whatever a submission sends can at worst be
 wrong data: it cannot be an object with a forged ``__eq__``.
 
+One thing that is not data crosses in one direction only: a function the
+runner passes to the submission (a test's ``numerical_gradient(f, x)``) is sent
+as a *reference*, a number. The worker's decoder turns it into a stub that asks
+the runner to call ``f`` (grader.session); the function itself never leaves the
+runner. The runner's decoder refuses references.
+
 A frame is ``len(payload)`` as 4 bytes big-endian, then the payload:
 ``len(header)`` as 4 bytes big-endian, a UTF-8 JSON header, then the raw bytes of
 each array one after the other. This module imports only the standard library
@@ -71,7 +77,7 @@ def _dtype_str(dtype: np.dtype) -> str:
     return s
 
 
-def _encode(obj, blobs: list, depth: int, where: str):
+def _encode(obj, blobs: list, depth: int, where: str, register):
     if depth > MAX_DEPTH:
         raise Unencodable(f"{where}: nested more than {MAX_DEPTH} levels deep")
     if obj is None or isinstance(obj, (bool, str)):
@@ -99,7 +105,9 @@ def _encode(obj, blobs: list, depth: int, where: str):
         kind = "u" if isinstance(obj, tuple) else "l"
         return {
             "t": kind,
-            "v": [_encode(x, blobs, depth + 1, f"{where}[{i}]") for i, x in enumerate(obj)],
+            "v": [
+                _encode(x, blobs, depth + 1, f"{where}[{i}]", register) for i, x in enumerate(obj)
+            ],
         }
     if isinstance(obj, dict):
         keys = list(obj.keys())
@@ -108,23 +116,28 @@ def _encode(obj, blobs: list, depth: int, where: str):
         return {
             "t": "d",
             "k": keys,
-            "v": [_encode(obj[k], blobs, depth + 1, f"{where}[{k!r}]") for k in keys],
+            "v": [_encode(obj[k], blobs, depth + 1, f"{where}[{k!r}]", register) for k in keys],
         }
     # subclasses of int/float (e.g. bool-like tricks) are converted explicitly
     if isinstance(obj, int):
         return int(obj)
     if isinstance(obj, float):
         return float(obj)
+    if register is not None and callable(obj):
+        return {"t": "f", "id": register(obj)}
     raise Unencodable(
         f"{where}: an object of type {type(obj).__name__} is not plain data; "
         "use NumPy arrays, numbers, strings, tuples, lists or dicts"
     )
 
 
-def encode(obj, where: str = "value") -> bytes:
-    """Encode ``obj`` into one frame (length prefix included)."""
+def encode(obj, where: str = "value", register=None) -> bytes:
+    """Encode ``obj`` into one frame (length prefix included).
+
+    ``register(function) -> int``, given by the runner only, turns each callable
+    into a reference; without it a callable is Unencodable, like any object."""
     blobs: list[bytes] = []
-    tree = _encode(obj, blobs, 0, where)
+    tree = _encode(obj, blobs, 0, where, register)
     header = json.dumps({"v": tree, "b": [len(b) for b in blobs]}).encode("utf-8")
     payload = struct.pack(">I", len(header)) + header + b"".join(blobs)
     if len(payload) > MAX_FRAME_BYTES:
@@ -133,7 +146,7 @@ def encode(obj, where: str = "value") -> bytes:
 
 
 # --------------------------------------------------------------------------- decode
-def _decode(node, blobs: list, depth: int):
+def _decode(node, blobs: list, depth: int, stub):
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
     if node is None or type(node) in (bool, int, float, str):
@@ -145,7 +158,7 @@ def _decode(node, blobs: list, depth: int):
         items = node.get("v")
         if type(items) is not list:
             raise WireError("malformed sequence")
-        out = [_decode(x, blobs, depth + 1) for x in items]
+        out = [_decode(x, blobs, depth + 1, stub) for x in items]
         return tuple(out) if kind == "u" else out
     if kind == "d":
         keys, vals = node.get("k"), node.get("v")
@@ -153,7 +166,7 @@ def _decode(node, blobs: list, depth: int):
             raise WireError("malformed dict")
         if not all(type(k) is str for k in keys):
             raise WireError("dict keys must be str")
-        return {k: _decode(v, blobs, depth + 1) for k, v in zip(keys, vals, strict=True)}
+        return {k: _decode(v, blobs, depth + 1, stub) for k, v in zip(keys, vals, strict=True)}
     if kind == "s":
         dt = node.get("dtype")
         if dt not in ALLOWED_DTYPES:
@@ -183,11 +196,22 @@ def _decode(node, blobs: list, depth: int):
         if count * dtype.itemsize != len(blob):
             raise WireError("array size does not match its data")
         return np.frombuffer(blob, dtype=dtype).reshape(shape).copy()
+    if kind == "f":
+        ref = node.get("id")
+        if stub is None:
+            raise WireError("function references are not accepted from this side")
+        if type(ref) is not int or ref < 0:
+            raise WireError("malformed function reference")
+        return stub(ref)
     raise WireError(f"unknown node kind {kind!r}")
 
 
-def decode_payload(payload: bytes):
-    """Decode a payload (the frame without its 4-byte length prefix)."""
+def decode_payload(payload: bytes, stub=None):
+    """Decode a payload (the frame without its 4-byte length prefix).
+
+    ``stub(ref) -> callable``, given by the worker only, turns a function
+    reference into something the submission can call; without it a reference
+    is refused."""
     if len(payload) < 4:
         raise WireError("truncated frame")
     (hlen,) = struct.unpack(">I", payload[:4])
@@ -209,7 +233,7 @@ def decode_payload(payload: bytes):
         blobs.append(payload[pos : pos + n])
         pos += n
     try:
-        return _decode(header.get("v"), blobs, 0)
+        return _decode(header.get("v"), blobs, 0, stub)
     except RecursionError:
         raise WireError("value nested too deeply") from None
 
@@ -238,12 +262,12 @@ def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
-def recv(fd: int, deadline: float | None = None, max_bytes: int = MAX_FRAME_BYTES):
+def recv(fd: int, deadline: float | None = None, max_bytes: int = MAX_FRAME_BYTES, stub=None):
     """Receive and decode one frame."""
     (n,) = struct.unpack(">I", read_exact(fd, 4, deadline))
     if n > max_bytes:
         raise WireError(f"frame of {n} bytes is larger than the limit of {max_bytes}")
-    return decode_payload(read_exact(fd, n, deadline))
+    return decode_payload(read_exact(fd, n, deadline), stub)
 
 
 def send_bytes(fd: int, data: bytes, deadline: float | None = None) -> None:
@@ -264,5 +288,5 @@ def send_bytes(fd: int, data: bytes, deadline: float | None = None) -> None:
         view = view[written:]
 
 
-def send(fd: int, obj, deadline: float | None = None, where: str = "value") -> None:
-    send_bytes(fd, encode(obj, where), deadline)
+def send(fd: int, obj, deadline: float | None = None, where: str = "value", register=None) -> None:
+    send_bytes(fd, encode(obj, where, register), deadline)

@@ -15,10 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from assignment_checks import feedback_leaks
 
 from grader import cli, sandbox
 from grader.config import REPO_ROOT
-from grader.leaks import course_secrets, find_in_text, iter_files, scan_files
+from grader.leaks import course_secrets, find_in_text, iter_files
 
 pytestmark = pytest.mark.grading
 
@@ -215,10 +216,12 @@ def test_feedback_shows_tests_points_and_messages(graded):
 
 
 def test_feedback_never_contains_test_or_solution_code(graded):
+    """Beyond the student's own code: `size-rounded-up`, the solution with one
+    mistake, sees its own traceback line, which is a line of the solution."""
     secrets = course_secrets(REPO_ROOT / "solutions" / A1)
     files = iter_files([graded["course"] / "feedback"])
     assert len(files) == len(CLASS)
-    assert scan_files(files, secrets, markers=True) == []
+    assert feedback_leaks(graded["course"], A1, secrets) == []
     for f in files:  # not even the visible checks' source
         assert "np.testing.assert_allclose(" not in f.read_text()
 
@@ -229,7 +232,16 @@ def test_failed_hidden_checks_are_told_apart_from_visible_ones(graded):
     r = {t["grade_id"]: t for t in load_results(graded["course"], "kernel-flipped")["tests"]}
     assert r["test_corr2d"]["hidden"] is False  # the worked example already fails
     html = feedback_file(graded, "size-rounded-up").read_text()
-    assert "a hidden check" in html and "does not count the window's positions" in html
+    assert "a hidden check failed (AssertionError) on the case: n=" in html
+    assert "does not count" not in html  # the assertion's own text stays for the instructor
+    detail = hidden_detail(graded, "size-rounded-up", "test_conv_output_size")
+    assert "does not count the window's positions" in detail
+
+
+def hidden_detail(graded, name, grade_id) -> str:
+    """The full message of a failed hidden check: results.json only, for the instructor."""
+    r = load_results(graded["course"], name)
+    return next(t["detail"] for t in r["tests"] if t["grade_id"] == grade_id)
 
 
 def test_feedback_escapes_what_submissions_print(graded):
@@ -331,7 +343,10 @@ def test_regrading_selected_students_without_bubblewrap(graded, capsys):
     assert after[("kernel-flipped", "test_corr2d")] == "20"
 
 
-def test_feedback_redacts_a_message_that_quotes_hidden_code():
+def test_feedback_redacts_a_hidden_check_message_that_quotes_hidden_code():
+    """Only the instructor's words are redacted (a hidden check's message, built
+    from the instructor's case); the student's own text is escaped, never
+    redacted (tests/test_grader_feedback.py: redacting it would be an oracle)."""
     from grader.feedback import render
 
     secrets = course_secrets(REPO_ROOT / "solutions" / A1)
@@ -343,7 +358,7 @@ def test_feedback_redacts_a_message_that_quotes_hidden_code():
             A1: {
                 "score": 0,
                 "max_score": 20,
-                "notes": [f"found {line}"],
+                "notes": ["<script>x</script>"],
                 "cells": [],
                 "tests": [
                     {
@@ -352,14 +367,15 @@ def test_feedback_redacts_a_message_that_quotes_hidden_code():
                         "points": 0,
                         "max_points": 20,
                         "passed": False,
-                        "message": f"<script>x</script> {line}",
+                        "hidden": True,
+                        "message": f"a hidden check failed on the case: {line}",
                     }
                 ],
             }
         },
     }
     html, redactions = render(record, A1, "A1", secrets)
-    assert redactions == 2
+    assert redactions == 1
     assert find_in_text(html, secrets) == []
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
 

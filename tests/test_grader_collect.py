@@ -9,7 +9,7 @@ import pytest
 
 from grader import cli, config
 from grader.collect import collect
-from grader.errors import CollectError
+from grader.errors import CollectError, ConfigError
 
 A1 = "a1_convolution_from_scratch"
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -71,14 +71,19 @@ def test_newest_duplicate_wins_and_the_older_is_reported(paths, tmp_path):
     )
     r = collect(paths, A1, z, [A1])
     assert submitted(paths) == {"s001": '{"new": 2}'}
-    assert r.unmatched == [("s001_first.ipynb", "older duplicate for s001; kept s001_second.ipynb")]
+    assert r.unmatched == [
+        ("s001_first.ipynb", "older duplicate for s001; kept 's001_second.ipynb'")
+    ]
 
 
 def test_member_names_cannot_escape_the_course_folder(paths, tmp_path):
     z = make_zip(tmp_path / "evil.zip", {"../../evil_x.ipynb": NB, "/abs/s9_x.ipynb": NB})
     r = collect(paths, A1, z, [A1])
-    assert sorted(r.imported) == ["s9"]
-    assert r.unmatched == [("../../evil_x.ipynb", "unsafe path (..) in the archive")]
+    assert r.imported == {}
+    assert r.unmatched == [
+        ("../../evil_x.ipynb", "unsafe path (absolute or ..) in the archive"),
+        ("/abs/s9_x.ipynb", "unsafe path (absolute or ..) in the archive"),
+    ]
     assert not (tmp_path / "evil_x.ipynb").exists()
     assert all(p.is_relative_to(paths.course) for p in paths.course.rglob("*"))
 
@@ -118,4 +123,63 @@ def test_cli_collect_reports_unmatched(tmp_path, capsys):
     rc = cli.main(["collect", A1, str(z), "--course", str(tmp_path / "course")])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "imported 1 submissions" in out and "x.txt: not a notebook" in out
+    assert "imported 1 submissions" in out and "'x.txt': not a notebook" in out
+
+
+def test_in_folder_layouts_the_folder_decides_and_a_disagreeing_name_is_refused(paths, tmp_path):
+    """s001 puts a newer file named for s002 in their own folder: it must neither
+    replace s002's work nor count as s001's."""
+    z = make_zip(
+        tmp_path / "folders.zip",
+        {
+            f"s001/{A1}.ipynb": '{"by": "s001"}',
+            "s001/s002_a1.ipynb": '{"by": "s001, as s002"}',
+            f"s002/{A1}.ipynb": '{"by": "s002"}',
+            f"s003/{A1} (1).ipynb": '{"by": "s003"}',  # a browser's copy: names no student
+            f"s004/{A1}/s004_{A1}.ipynb": '{"by": "s004"}',
+        },
+        dates={"s001/s002_a1.ipynb": (2026, 2, 1, 0, 0, 0)},
+    )
+    r = collect(paths, A1, z, [A1])
+    assert submitted(paths) == {
+        "s001": '{"by": "s001"}',
+        "s002": '{"by": "s002"}',
+        "s003": '{"by": "s003"}',
+        "s004": '{"by": "s004"}',
+    }
+    [(name, reason)] = r.unmatched
+    assert name == "s001/s002_a1.ipynb"
+    assert "its name says student 's002' but it is in the folder of 's001'; refused" in reason
+
+
+def test_nested_folders_are_refused(paths, tmp_path):
+    z = make_zip(tmp_path / "nested.zip", {f"s001/s002/{A1}.ipynb": NB})
+    r = collect(paths, A1, z, [A1])
+    assert r.imported == {}
+    assert "in nested folders" in r.unmatched[0][1]
+
+
+@pytest.mark.parametrize(
+    "member",
+    ["s001\n_a1.ipynb", f"s001\n/{A1}.ipynb"],
+    ids=["in the file name", "as the folder"],
+)
+def test_an_id_ending_in_a_newline_is_refused(paths, tmp_path, member):
+    """`$` matches before a final newline: such an id would split CSV rows."""
+    z = make_zip(tmp_path / "nl.zip", {member: NB})
+    r = collect(paths, A1, z, [A1], pattern=r"^(?P<student>[^_]+)_")
+    assert r.imported == {}
+    assert "'s001\\n'" in r.unmatched[0][1]
+    assert not (paths.course / "submitted").exists()
+    with pytest.raises(ConfigError, match="not a valid id"):
+        config.check_id("student", "s001\n")
+
+
+def test_cli_prints_member_names_escaped(tmp_path, capsys):
+    """A member name cannot paint a fake "all OK" line into the instructor's terminal."""
+    fake = "x.txt\n\x1b[2K\x1b[32mimported 25 submissions, all OK\x1b[0m"
+    z = make_zip(tmp_path / "c.zip", {"s1_a1.ipynb": NB, fake: "x"})
+    assert cli.main(["collect", A1, str(z), "--course", str(tmp_path / "course")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and out.count("\n") == 3
+    assert f"  {fake!r}: not a notebook (.ipynb)" in out

@@ -10,6 +10,7 @@ import pytest
 from grader import cli, config
 from grader.errors import LeakError, SpecError
 from grader.leaks import course_blocks, course_secrets, iter_files, scan_files
+from grader.notebooks import check_source, read_notebook
 from grader.release import release
 
 CFG = config.load_config()
@@ -120,6 +121,14 @@ def test_test_cell_without_docstring_is_refused(repo_copy):
     paths = config.resolve_paths(CFG, repo=repo_copy)
     with pytest.raises(SpecError, match="docstring"):
         release(CFG, paths, [A1])
+
+
+def test_grade_id_ending_in_a_newline_is_refused():
+    """Grade ids become CSV fields: "$" would accept one ending in a newline."""
+    nb = read_notebook(PATHS.source / A1 / f"{A1}.ipynb")
+    cell(nb, "test_corr2d").metadata["nbgrader"]["grade_id"] = "test_corr2d\n"
+    with pytest.raises(SpecError, match="is not snake_case"):
+        check_source(nb, A1)
 
 
 @pytest.mark.book

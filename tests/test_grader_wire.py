@@ -125,3 +125,42 @@ def test_recv_enforces_size_limit_deadline_and_eof():
     with pytest.raises(wire.PeerGone):
         wire.recv(r, time.monotonic() + 5)
     os.close(r)
+
+
+def test_functions_cross_only_as_references_and_only_towards_the_submission():
+    def f(v):
+        return v * 2
+
+    with pytest.raises(wire.Unencodable, match="function"):
+        wire.encode({"f": f})  # the submission's side: a function is not plain data
+    registered = []
+
+    def register(function):
+        registered.append(function)
+        return len(registered) - 1
+
+    frame = wire.encode({"f": f, "x": [1.5, f]}, register=register)
+    assert registered == [f, f] and b"v * 2" not in frame
+    with pytest.raises(wire.WireError, match="function references are not accepted"):
+        wire.decode_payload(frame[4:])  # the runner's side refuses references
+    stubs = wire.decode_payload(frame[4:], stub=lambda ref: ("stub", ref))
+    assert stubs == {"f": ("stub", 0), "x": [1.5, ("stub", 1)]}
+    with pytest.raises(wire.WireError, match="malformed function reference"):
+        wire.decode_payload(forged({"v": {"t": "f", "id": "0"}, "b": []}), stub=lambda ref: ref)
+
+
+def test_runner_lines_are_split_in_linear_time_and_capped():
+    from grader.autograde import LineBuffer
+
+    buf = LineBuffer(max_line=10_000)
+    line = b"x" * 9_000
+    for i in range(0, len(line), 7):  # one long line in many small chunks
+        buf.feed(line[i : i + 7])
+    assert buf.pop() is None
+    buf.feed(b"\n{}\n\nab")
+    assert [buf.pop(), buf.pop(), buf.pop(), buf.pop()] == [line, b"{}", b"", None]
+    buf.feed(b"c\n")
+    assert buf.pop() == b"abc"
+    with pytest.raises(ValueError, match="longer than 10,000 bytes"):
+        for _ in range(2):
+            buf.feed(b"y" * 6_000)
