@@ -47,6 +47,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cases import grading_rng_for
 from .errors import ConfigError, GraderError
 from .notebooks import build_spec, cell_role, read_notebook
 
@@ -55,6 +56,7 @@ LOAD_SECONDS = 60.0  # per chapter statement executed to give a candidate its gl
 CHILD_SECONDS = 1200.0  # per assignment
 MEMORY_MB = 3072  # address space a child may add after its imports
 MAX_PERMUTED = 4  # optional parameters tried in every order up to this many
+CHECK_SECRET = "5" * 64  # the course secret of the check's hidden cases
 _MAGIC = re.compile(r"^\s*[%!]")
 _FENCE = re.compile(r"^([ \t]*)```(?:python|ipython3?)[ \t]*\n(.*?)^\1```", re.M | re.S)
 
@@ -453,12 +455,13 @@ def chapter_candidates(
 class Harness:
     """The test cells of one assignment notebook, run in-process against bindings."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict, secret: str = CHECK_SECRET):
         from .notebooks import NotebookSpec
 
         self.spec = NotebookSpec.from_dict(spec)
         self.ns: dict = {"__name__": "__main__", "__builtins__": builtins}
-        self.ns["grading_rng"] = _grading_rng
+        # one student's hidden cases, under a course secret (grader.cases)
+        self.ns["grading_rng"] = grading_rng_for(secret, self.spec.assignment, "check")
         self.answer_cells = [c for c in self.spec.cells if c.role == "answer"]
         self.tests = [c for c in self.spec.cells if c.role == "test"]
         self.code = {
@@ -522,13 +525,6 @@ class Harness:
 
     def restore(self) -> None:
         self.ns.update(self.stubs)
-
-
-def _grading_rng(tag: int):
-    """Stands in for the runner's per-student generator (I1): a fixed one per tag."""
-    import numpy as np
-
-    return np.random.default_rng(int(tag))
 
 
 def _close_figures() -> None:

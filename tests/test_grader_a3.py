@@ -169,3 +169,16 @@ def test_student_version_has_each_function(name):
 
 def test_fixtures_are_what_make_fixtures_writes():
     checks.assert_fixtures_current(FIXTURES, CLASS)
+
+
+# the fixture class is graded above under FIXED_SECRET; hidden cases differ per secret,
+# and a plausible mistake must lose the same points whatever the cases
+OTHER_SECRETS = ["a" * 64, "7" * 63 + "0"]
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", [n for n in CLASS if not n.startswith("layers-")])
+def test_plausible_fixtures_score_the_same_under_other_secrets(name):
+    fixture = FIXTURES / "submissions" / f"{name}.ipynb"
+    for failed in checks.scores_in_process(A3, fixture, OTHER_SECRETS):
+        assert failed == EXPECTED_FAILURES[name]
