@@ -74,12 +74,12 @@ class BehaviourLeak:
     points: float
     answer: str  # the assignment's function the candidate was bound to
     candidate: str  # where the candidate lives, e.g. cnn_course.shapes.conv_output_size
-    call: str  # how it was called, e.g. conv_output_size(n, k, stride, padding)
+    call: str  # the answer's values as the candidate received them: "n, k, stride, padding"
 
     def __str__(self) -> str:
         return (
             f"{self.assignment}: {self.test} ({self.points:g} points) passes with "
-            f"{self.answer} = {self.candidate}, called as {self.call}"
+            f"{self.answer} = {self.candidate}, given ({self.call})"
         )
 
 
@@ -93,6 +93,7 @@ class AssignmentRun:
     bindings: int
     seconds: float
     leaks: list[BehaviourLeak] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # every candidate, by where it lives
     notes: list[str] = field(default_factory=list)
 
 
@@ -578,7 +579,7 @@ def run_assignment(job: dict, harnesses: list[Harness], candidates, notes) -> As
                     h.ns[answer] = _adapter(cand.function, sig, order)
                     passed = h.run_tests(only=answer, notes=notes)
                     h.restore()
-                    call = f"{answer}({', '.join(list(sig.parameters)[i] for i in order)})"
+                    call = ", ".join(list(sig.parameters)[i] for i in order)
                     for test in passed:
                         leaks.append(
                             BehaviourLeak(
@@ -596,6 +597,7 @@ def run_assignment(job: dict, harnesses: list[Harness], candidates, notes) -> As
         seconds=round(time.monotonic() - t0, 1),
         leaks=leaks,
         notes=notes,
+        labels=[c.label for c in candidates],
     )
 
 
