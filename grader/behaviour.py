@@ -50,6 +50,7 @@ from pathlib import Path
 from .cases import grading_rng_for
 from .errors import ConfigError, GraderError
 from .notebooks import build_spec, cell_role, read_notebook
+from .testcells import _trusted_source
 
 CELL_SECONDS = 20.0  # per test cell and binding (the test's own references included)
 LOAD_SECONDS = 60.0  # per chapter statement executed to give a candidate its globals
@@ -57,7 +58,6 @@ CHILD_SECONDS = 1200.0  # per assignment
 MEMORY_MB = 3072  # address space a child may add after its imports
 MAX_PERMUTED = 4  # optional parameters tried in every order up to this many
 CHECK_SECRET = "5" * 64  # the course secret of the check's hidden cases
-_MAGIC = re.compile(r"^\s*[%!]")
 _FENCE = re.compile(r"^([ \t]*)```(?:python|ipython3?)[ \t]*\n(.*?)^\1```", re.M | re.S)
 
 
@@ -278,10 +278,6 @@ class _Alarm:
 class Candidate:
     label: str  # cnn_course.shapes.conv_output_size, or chapters/02_x.ipynb: corr2d
     function: object
-
-
-def _trusted_source(src: str) -> str:
-    return "\n".join("" if _MAGIC.match(line) else line for line in src.split("\n"))
 
 
 def _fits(sig_answer: inspect.Signature, fn) -> bool:
