@@ -37,10 +37,34 @@ class GraderSettings(Configurable):
     notebook_timeout = Float(
         120.0, help="Seconds allowed for one notebook, sandbox start-up included."
     ).tag(config=True)
-    memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(config=True)
+    memory_mb = Int(
+        2048,
+        help="Memory of a submission's process in MB: the limit of its memory cgroup, which "
+        "counts everything it holds, where the machine has one; also its address-space limit "
+        "(RLIMIT_AS) unless address_space_mb is set.",
+    ).tag(config=True)
+    address_space_mb = Int(
+        0,
+        help="Address-space limit (RLIMIT_AS) of a submission's process in MB; 0: memory_mb. "
+        "TensorFlow reserves far more address space than it uses: raise this, not memory_mb, "
+        "for Keras assignments.",
+    ).tag(config=True)
+    runner_memory_mb = Int(
+        4096,
+        help="Memory of each trusted test runner in MB (it builds models from student data).",
+    ).tag(config=True)
     workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
+    sandbox_packages = List(
+        Unicode(),
+        help="What a submission can import besides the standard library: distribution names "
+        "('keras') or top-level package names ('tensorflow'), each with everything it depends "
+        "on. IPython and NumPy (the worker's own needs) are always there; nothing else "
+        "installed is visible in the bubblewrap sandbox.",
+    ).tag(config=True)
     hidden_packages = List(
-        Unicode(), help="Packages a submission cannot import (the tests still can)."
+        Unicode(),
+        help="Top-level packages a submission never sees, even as a dependency of an allowed "
+        "one (the tests still use them).",
     ).tag(config=True)
     warm_imports = List(Unicode(), help="Modules each grading worker imports once, up front.").tag(
         config=True
@@ -169,7 +193,16 @@ def venv_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
-OVERRIDABLE = ("cell_timeout", "notebook_timeout", "memory_mb", "hidden_packages", "warm_imports")
+OVERRIDABLE = (
+    "cell_timeout",
+    "notebook_timeout",
+    "memory_mb",
+    "address_space_mb",
+    "runner_memory_mb",
+    "sandbox_packages",
+    "hidden_packages",
+    "warm_imports",
+)
 
 
 def settings(cfg: Config, assignment: str | None = None) -> GraderSettings:
