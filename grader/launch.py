@@ -66,12 +66,14 @@ def unprivileged_user() -> tuple[int, int] | None:
 
 
 class LimitedPopen(subprocess.Popen):
-    """A process started through the launcher; its memory cgroup goes when it has exited."""
+    """A process started through the launcher; with ``release``, its memory cgroup is
+    removed as soon as ``wait`` or ``poll`` sees it has exited."""
 
     memory: Cgroup | None = None
+    release: bool = True
 
     def _release(self) -> None:
-        if self.returncode is not None and self.memory is not None:
+        if self.release and self.returncode is not None and self.memory is not None:
             self.memory.remove()
             self.memory = None
 
@@ -86,10 +88,14 @@ class LimitedPopen(subprocess.Popen):
         return code
 
 
-def start(launch: Launch, **popen_kwargs) -> LimitedPopen:
-    """Start ``launch.argv`` through the launcher (``popen_kwargs`` go to ``Popen``)."""
+def start(launch: Launch, release: bool = True, **popen_kwargs) -> LimitedPopen:
+    """Start ``launch.argv`` through the launcher (``popen_kwargs`` go to ``Popen``).
+
+    ``release=False`` leaves the memory cgroup to the caller (to read why the
+    process died before removing it).
+    """
     proc = LimitedPopen([sys.executable, "-I", "-S", str(LAUNCHER), launch.spec()], **popen_kwargs)
-    proc.memory = launch.memory
+    proc.memory, proc.release = launch.memory, release
     return proc
 
 

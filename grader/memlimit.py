@@ -163,7 +163,12 @@ class MemoryCgroups:
                 continue
             rel = path[len(mount_root) :].strip("/")
             here = Path(mount_point, rel) if rel else Path(mount_point)
-            candidates = [here.parent] if here.name.startswith(PREFIX) else [here, here.parent]
+            if here.name.startswith(PREFIX):  # a runner the grader started: beside it
+                candidates = [here.parent]
+            elif version == 1:  # v1 lets a cgroup hold processes and children
+                candidates = [here]
+            else:  # v2 does not: beside our own cgroup, unless it is the top of the mount
+                candidates = [here.parent] if rel else [here]
             for parent in candidates:
                 problem = _usable(parent, version)
                 if problem is None:

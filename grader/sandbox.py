@@ -139,9 +139,12 @@ class Worker:
         except ProcessLookupError:
             pass
         try:
-            self.proc.wait(timeout=10)  # also removes its memory cgroup (launch.LimitedPopen)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.error("sandbox process %s did not die", self.proc.pid)
+        if self.memory is not None:
+            self.memory.remove()
+            self.memory = None
         for fd in (self.to_child, self.from_child):
             try:
                 os.close(fd)
@@ -396,6 +399,7 @@ class Sandbox:
             spec.user = self.user
             proc = launch.start(
                 spec,
+                release=False,  # Worker.kill removes it, after exit_description has read it
                 pass_fds=keep,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
