@@ -79,6 +79,20 @@ class GraderSettings(Configurable):
     ).tag(config=True)
 
 
+# The per-assignment settings of an assignment whose students use Keras (TensorFlow
+# backend) in the sandbox: grader/nbgrader_config.py gives them to A4-A6. TensorFlow
+# reserves about 2 GB of address space it does not use, so the address-space limit
+# sits 1 GB above the memory cgroup's: an ordinary allocation that is too big fails
+# with MemoryError, and the cgroup still counts everything (grader/README.md, "Keras in
+# the sandbox", has the figures).
+KERAS_SANDBOX = {
+    "sandbox_packages": ["numpy", "keras", "tensorflow"],
+    "memory_mb": 3072,
+    "address_space_mb": 4096,
+    "notebook_timeout": 180,
+}
+
+
 def check_id(kind: str, value: str) -> str:
     """Student and assignment ids become folder names: keep them tame."""
     if not ID_RE.match(value or ""):

@@ -54,14 +54,14 @@ c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
 # Per-assignment overrides of the settings above (cell_timeout, notebook_timeout,
 # memory_mb, address_space_mb, runner_memory_mb, sandbox_packages, hidden_packages,
 # warm_imports). An assignment whose students use Keras in the sandbox (A4-A6) gets
-# KERAS_SANDBOX: Keras with the TensorFlow backend importable, and room for what
-# TensorFlow reserves (figures in grader/README.md, "Keras in the sandbox").
-KERAS_SANDBOX = {
-    "sandbox_packages": ["numpy", "keras", "tensorflow"],
-    "memory_mb": 2048,
-    "address_space_mb": 16384,
-    "notebook_timeout": 180,
-}
+# KERAS_SANDBOX: Keras with the TensorFlow backend importable, a 3 GB memory cgroup and
+# room for the address space TensorFlow reserves (grader/README.md, "Keras in the
+# sandbox"). Another example: {"a9_x": {"sandbox_packages": ["numpy", "scipy"],
+# "hidden_packages": []}}.
+from grader.config import KERAS_SANDBOX  # noqa: E402
+
 c.GraderSettings.assignments = {
-    # "a4_small_cnn_budget": KERAS_SANDBOX,
+    "a4_small_cnn_budget": KERAS_SANDBOX,
+    "a5_functional_api": KERAS_SANDBOX,
+    "a6_transfer_learning": KERAS_SANDBOX,
 }
