@@ -8,17 +8,13 @@ purpose. About half a minute, most of it TensorFlow's import.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from test_grader_sandbox import BWRAP_OK, BWRAP_REASON, get
 
 from grader import sandbox, wire
 from grader.config import KERAS_SANDBOX
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_grader_sandbox import BWRAP_OK, BWRAP_REASON, get  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not BWRAP_OK, reason=f"bubblewrap unusable: {BWRAP_REASON}")
 
