@@ -99,7 +99,13 @@ def start(launch: Launch, release: bool = True, **popen_kwargs) -> LimitedPopen:
     return proc
 
 
-def start_limited(argv: list[str], memory_mb: int, groups: MemoryCgroups | None, **popen_kwargs):
+def start_limited(
+    argv: list[str],
+    memory_mb: int,
+    groups: MemoryCgroups | None,
+    release: bool = True,
+    **popen_kwargs,
+) -> LimitedPopen:
     """Start a trusted process (the test runner) under a memory limit of ``memory_mb``.
 
     In a memory cgroup from ``groups`` where there is one; otherwise under
@@ -107,12 +113,14 @@ def start_limited(argv: list[str], memory_mb: int, groups: MemoryCgroups | None,
     (arrays, model weights) but not the address space TensorFlow reserves
     without using (an ``RLIMIT_AS`` that TensorFlow survives would be several
     times larger). The process is trusted: only its accidents are limited.
+    With ``release=False`` the caller removes the cgroup (``proc.memory``), after
+    reading ``proc.memory.oom_kills()`` to tell "ran out of memory" from a crash.
     """
     memory = groups.create("runner", memory_mb) if groups is not None else None
     rlimits = {} if memory else {"RLIMIT_DATA": memory_mb * 1024 * 1024}
     try:
         spec = Launch(argv=argv, memory=memory, rlimits=rlimits, pdeathsig=False)
-        return start(spec, **popen_kwargs)
+        return start(spec, release=release, **popen_kwargs)
     except BaseException:
         if memory is not None:
             memory.remove(wait=0)
