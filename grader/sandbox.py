@@ -326,10 +326,12 @@ class Sandbox:
 
     @property
     def warning(self) -> str | None:
-        if self.mode == "bubblewrap":
-            return None
+        return None if self.mode == "bubblewrap" else self.fallback_warning(self.reason)
+
+    def fallback_warning(self, reason: str) -> str:
+        """The loud warning of the fallback, saying why bubblewrap is not used."""
         who, reader = ("as user nobody", "nobody") if self.user else ("as your user", "your user")
-        return FALLBACK_WARNING.format(reason=self.reason, who=who, reader=reader)
+        return FALLBACK_WARNING.format(reason=reason, who=who, reader=reader)
 
     # ------------------------------------------------------------------ spawn
     def rlimits(self) -> dict[str, int]:

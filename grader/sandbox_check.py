@@ -4,9 +4,10 @@
 a submission would run (same launcher, user, limits, seccomp filter and, with
 bubblewrap, the same mounts), lets it try what an escape needs, looks at its
 processes from outside, and returns one ``Check`` per property. The grader
-grades in bubblewrap only when every check passes there; the fallback must at
-least pass ``FALLBACK_REQUIRED`` (and, when the grader runs as root, the
-Python installation must be read-only for it).
+grades in bubblewrap only when every check passes there (a missing memory
+cgroup is only reported: the address-space limit then bounds memory); the
+fallback must at least pass ``FALLBACK_REQUIRED`` (and, when the grader runs as
+root, the Python installation must be read-only for it).
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def _name(err: int) -> str:
 
 def check_sandbox(settings) -> tuple[bool, str]:
     """(whether bubblewrap holds, a report of every check) for GraderSettings ``settings``."""
-    from .sandbox import FALLBACK_WARNING, SandboxConfig
+    from .sandbox import SandboxConfig
 
     box = Sandbox(SandboxConfig.from_settings(settings, mode="auto"), choose=False)
     who = f"uid {box.user[0]} (the grader runs as root)" if box.user else f"uid {os.getuid()}"
@@ -237,6 +238,5 @@ def check_sandbox(settings) -> tuple[bool, str]:
     if failed:
         lines.append("the grader refuses to grade here: even the fallback does not hold")
     else:
-        who, reader = ("as user nobody", "nobody") if box.user else ("as your user", "your user")
-        lines.append(FALLBACK_WARNING.format(reason=problem, who=who, reader=reader))
+        lines.append(box.fallback_warning(problem))
     return False, "\n".join(lines)
