@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbformat.reader import NotJSONError
 
 from cnn_book.execute import chapter_notebooks
 
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if process(path, check=args.check):
                 stale.append(path)
-        except (OSError, ColabSetupError, nbformat.ValidationError) as error:
+        except (OSError, ColabSetupError, NotJSONError, nbformat.ValidationError) as error:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
     verb = "stale" if args.check else "updated"
