@@ -25,8 +25,10 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO_ROOT / "_build"
 BOOK_CONFIG = ("_config.yml", "_toc.yml")
-# Source the chapters show with {literalinclude}: the helper package's modules.
-INCLUDED_SOURCES = ("package/cnn_course/*.py",)
+# Files the pages use besides the documents: the helper package's modules, which
+# chapters show with {literalinclude}, and the released student notebooks, which
+# the assignments page offers with {download} (shipped inside the HTML).
+INCLUDED_SOURCES = ("package/cnn_course/*.py", "assignments/*/*.ipynb")
 
 
 class NotExecutedError(FileNotFoundError):

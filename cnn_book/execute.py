@@ -6,7 +6,9 @@
 Executed notebooks go to ``<build>/executed/chapters/``; the report, one row
 per notebook (status, seconds, glued key metrics), to
 ``<build>/reports/execution-<profile>.{json,md}``. The book is then built from
-the executed notebooks (`cnn_book.build`), so nothing is executed twice.
+the executed notebooks (`cnn_book.build`), so nothing is executed twice. An
+executed copy made under a profile other than `full` opens with a note saying
+so (`cnn_book.profile_note`).
 
 Each notebook runs in its own papermill process, so a notebook that outlives
 its profile's timeout is killed together with its kernel. By default the run
@@ -30,6 +32,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from cnn_book.profile_note import add_profile_note
 from cnn_book.profiles import Profile, ProfileError, load_profile
 from cnn_book.report import NotebookResult, failed_cell, glued_values, write_report
 from cnn_course.data import DATA_SETTING, DataSettingError, data_dir
@@ -110,8 +113,11 @@ def execute_notebook(
         return NotebookResult(name, profile.name, "failed", seconds, error=tail or "no output")
     executed = nbformat.read(output, as_version=4)
     metrics = glued_values(executed)
+    error = failed_cell(executed) if process.returncode != 0 else None
+    if add_profile_note(executed, profile, parameters):
+        nbformat.write(executed, output)
     if process.returncode != 0:
-        error = failed_cell(executed) or log_text.strip().splitlines()[-1]
+        error = error or log_text.strip().splitlines()[-1]
         return NotebookResult(name, profile.name, "failed", seconds, metrics, error=error)
     return NotebookResult(name, profile.name, "ok", seconds, metrics)
 

@@ -44,6 +44,8 @@ from traitlets.config import Config
 from .cases import course_secret
 from .config import GRADER_DIR, Paths, check_id, settings, venv_on_path
 from .errors import ConfigError, GradingError
+from .launch import start_limited
+from .memlimit import available as memory_cgroups
 from .notebooks import NotebookSpec, build_spec, read_notebook
 from .release import diff_trees, generate
 from .sandbox import Sandbox, SandboxConfig
@@ -206,8 +208,10 @@ class RunnerProcess:
         env.setdefault("MPLBACKEND", "Agg")
         self.workdir = tempfile.mkdtemp(prefix="grader-runner-")
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
+        self.proc = start_limited(  # a build from student data must not take the machine
             [sys.executable, "-m", "grader.runner"],
+            header["sandbox"]["runner_memory_mb"],
+            memory_cgroups()[0],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -525,11 +529,11 @@ def autograde(
         "notebook_timeout": float(notebook_timeout or st.notebook_timeout),
         "trusted_timeout": float(trusted_timeout or st.trusted_timeout),
     }
-    box_cfg = SandboxConfig(
-        mode=sandbox or st.sandbox,
-        memory_mb=memory_mb or st.memory_mb,
+    box_cfg = SandboxConfig.from_settings(
+        st,
+        mode=sandbox,
+        memory_mb=memory_mb,
         cpu_seconds=int(limits["notebook_timeout"] * 2 + 30),
-        hidden_packages=list(st.hidden_packages),
     )
     box = Sandbox(box_cfg)  # probes bubblewrap; raises if required and missing
     if box.warning:

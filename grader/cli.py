@@ -7,7 +7,7 @@
     grader export --course DIR [--assignment A ...] [--out DIR]
     grader check-leaks PATH ...
     grader check-leaks --behaviour [--assignment A ...]
-    grader check-sandbox
+    grader check-sandbox [--assignment A]
 
 Exit codes: 0 success, 1 other grader error, 2 bad option or missing folder,
 3 a student-facing file would leak solutions or hidden tests, 4 assignments/ is
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
-from .errors import ConfigError, GraderError, GradingError, LeakError
+from .errors import ConfigError, GraderError, GradingError, LeakError, SandboxUnavailable
 from .text import safe_line, safe_text
 
 
@@ -126,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p, course=False)
 
-    p = sub.add_parser("check-sandbox", help="say whether bubblewrap isolates submissions here")
+    p = sub.add_parser(
+        "check-sandbox",
+        help="try from inside a real sandbox what a submission could do; exit 6 unless "
+        "bubblewrap holds",
+    )
+    p.add_argument("--assignment", help="with this assignment's settings (sandbox_packages, ...)")
     _common(p, course=False)
     return parser
 
@@ -257,18 +262,12 @@ def _run(args) -> int:
         return 0
 
     if args.command == "check-sandbox":
-        from .sandbox import Sandbox, SandboxConfig
+        from .sandbox_check import check_sandbox
 
-        st = config_mod.settings(cfg)
-        box = Sandbox(SandboxConfig(mode="auto", hidden_packages=list(st.hidden_packages)))
-        if box.mode == "bubblewrap":
-            print(
-                "bubblewrap works here: submissions are isolated (no network, private /tmp, "
-                "read-only system, solutions/ and the gradebook invisible)"
-            )
-            return 0
-        print(box.warning, file=sys.stderr)
-        return 6
+        assignment = args.assignment and paths.check_assignment(args.assignment)
+        ok, report = check_sandbox(config_mod.settings(cfg, assignment))
+        print(report, file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else SandboxUnavailable.exit_code
     raise AssertionError(args.command)
 
 

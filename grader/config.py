@@ -44,10 +44,34 @@ class GraderSettings(Configurable):
         help="Seconds of the instructor's own code per test cell in the test runner "
         "(reference computations, models built from student data).",
     ).tag(config=True)
-    memory_mb = Int(2048, help="Address-space limit of a submission's process.").tag(config=True)
+    memory_mb = Int(
+        2048,
+        help="Memory of a submission's process in MB: the limit of its memory cgroup, which "
+        "counts everything it holds, where the machine has one; also its address-space limit "
+        "(RLIMIT_AS) unless address_space_mb is set.",
+    ).tag(config=True)
+    address_space_mb = Int(
+        0,
+        help="Address-space limit (RLIMIT_AS) of a submission's process in MB; 0: memory_mb. "
+        "TensorFlow reserves far more address space than it uses: raise this, not memory_mb, "
+        "for Keras assignments.",
+    ).tag(config=True)
+    runner_memory_mb = Int(
+        4096,
+        help="Memory of each trusted test runner in MB (it builds models from student data).",
+    ).tag(config=True)
     workers = Int(2, help="Submissions graded at the same time.").tag(config=True)
+    sandbox_packages = List(
+        Unicode(),
+        help="What a submission can import besides the standard library: distribution names "
+        "('keras') or top-level package names ('tensorflow'), each with everything it depends "
+        "on. IPython and NumPy (the worker's own needs) are always there; nothing else "
+        "installed is visible in the bubblewrap sandbox.",
+    ).tag(config=True)
     hidden_packages = List(
-        Unicode(), help="Packages a submission cannot import (the tests still can)."
+        Unicode(),
+        help="Top-level packages a submission never sees, even as a dependency of an allowed "
+        "one (the tests still use them).",
     ).tag(config=True)
     warm_imports = List(Unicode(), help="Modules each grading worker imports once, up front.").tag(
         config=True
@@ -60,6 +84,20 @@ class GraderSettings(Configurable):
         help="'auto' (bubblewrap if it works, else a loud fallback), "
         "'bubblewrap' (refuse without it) or 'rlimits' (no bubblewrap).",
     ).tag(config=True)
+
+
+# The per-assignment settings of an assignment whose students use Keras (TensorFlow
+# backend) in the sandbox: grader/nbgrader_config.py gives them to A4-A6. TensorFlow
+# reserves about 2 GB of address space it does not use, so the address-space limit
+# sits 1 GB above the memory cgroup's: an ordinary allocation that is too big fails
+# with MemoryError, and the cgroup still counts everything (grader/README.md, "Keras in
+# the sandbox", has the figures).
+KERAS_SANDBOX = {
+    "sandbox_packages": ["numpy", "keras", "tensorflow"],
+    "memory_mb": 3072,
+    "address_space_mb": 4096,
+    "notebook_timeout": 180,
+}
 
 
 def check_id(kind: str, value: str) -> str:
@@ -181,6 +219,9 @@ OVERRIDABLE = (
     "notebook_timeout",
     "trusted_timeout",
     "memory_mb",
+    "address_space_mb",
+    "runner_memory_mb",
+    "sandbox_packages",
     "hidden_packages",
     "warm_imports",
 )

@@ -29,30 +29,42 @@ c.GraderSettings.notebook_timeout = 120  # seconds for one notebook, startup inc
 # seconds of the tests' own code per test cell in the trusted runner (references,
 # models built from student data); past it the test counts 0
 c.GraderSettings.trusted_timeout = 120
-c.GraderSettings.memory_mb = 2048  # address-space limit per submission process
+# memory per submission process: its memory cgroup's limit where the machine has one
+# (counts everything it holds), and its address-space limit (RLIMIT_AS)
+c.GraderSettings.memory_mb = 2048
+c.GraderSettings.address_space_mb = 0  # RLIMIT_AS if not memory_mb (TensorFlow: see below)
+c.GraderSettings.runner_memory_mb = 4096  # each trusted test runner (builds student models)
 c.GraderSettings.workers = 2  # submissions graded at the same time
-# "from scratch" means from scratch: these packages are invisible to submissions
-# (the tests themselves still use them as references)
+# What a submission can import besides the standard library: distribution names
+# ("keras") or top-level package names ("tensorflow"), each with everything it depends
+# on (IPython and NumPy, which the worker itself needs, always). Everything else
+# installed, in the virtual environment, the base interpreter or the system, is
+# invisible in the bubblewrap sandbox: "from scratch" means from scratch.
+c.GraderSettings.sandbox_packages = ["numpy"]
+# Never visible, even as a dependency of an allowed package (the tests still use them).
 c.GraderSettings.hidden_packages = [
     "scipy",
-    "keras",
-    "tensorflow",
-    "tf_keras",
     "torch",
     "jax",
     "jaxlib",
     "sklearn",
     "skimage",
     "cv2",
-    "cnn_course",  # the chapters' reference code (conv_numpy, backprop_numpy) answers A1 and A2
+    "cnn_course",  # the chapters' helper package must never answer an assignment
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
 # Per-assignment overrides of the settings above (cell_timeout, notebook_timeout,
-# memory_mb, hidden_packages, warm_imports), for example, for an assignment whose
-# students build Keras models inside the sandbox (TensorFlow needs about 1.5 GB of
-# address space and 10-20 s to start):
-#   c.GraderSettings.assignments = {
-#       "a9_keras_models": {"hidden_packages": ["torch", "jax"], "notebook_timeout": 180},
-#   }
-c.GraderSettings.assignments = {}
+# memory_mb, address_space_mb, runner_memory_mb, sandbox_packages, hidden_packages,
+# warm_imports). An assignment whose students use Keras in the sandbox (A4-A6) gets
+# KERAS_SANDBOX: Keras with the TensorFlow backend importable, a 3 GB memory cgroup and
+# room for the address space TensorFlow reserves (grader/README.md, "Keras in the
+# sandbox"). Another example: {"a9_x": {"sandbox_packages": ["numpy", "scipy"],
+# "hidden_packages": []}}.
+from grader.config import KERAS_SANDBOX  # noqa: E402
+
+c.GraderSettings.assignments = {
+    "a4_small_cnn_budget": KERAS_SANDBOX,
+    "a5_functional_api": KERAS_SANDBOX,
+    "a6_transfer_learning": KERAS_SANDBOX,
+}

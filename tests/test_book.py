@@ -12,6 +12,7 @@ from cnn_book.execute import chapter_notebooks
 from cnn_book.report import glued_values
 
 pytestmark = pytest.mark.book
+REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = [p.stem for p in chapter_notebooks()]
 GLUE_TEXT = re.compile(r"\{glue:text\}`([A-Za-z_]\w*)(?::([^`]*))?`")
 
@@ -56,11 +57,45 @@ def test_no_page_comes_from_solutions_or_assignments(built_book):
     assert not pages & {"solutions", "assignments", "grader", "tests"}
 
 
-def test_no_solution_or_hidden_test_text_in_the_html(built_book):
-    for page in built_book.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
+def test_no_solution_or_hidden_test_text_anywhere_in_the_html_folder(built_book):
+    """Pages, page sources and the student notebooks offered for download alike."""
+    for path in built_book.rglob("*"):
+        if path.suffix not in {".html", ".ipynb", ".txt", ".md", ".py", ".js"}:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
         for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-            assert marker not in text, f"{page.name} contains {marker}"
+            assert marker not in text, f"{path.relative_to(built_book)} contains {marker}"
+
+
+def test_released_student_notebooks_ship_with_the_book(built_book):
+    """The assignments page links a copy inside the HTML: a class offline can download it."""
+    page = (built_book / "assignments.html").read_text(encoding="utf-8")
+    released = sorted(REPO.glob("assignments/*/*.ipynb"))
+    assert released
+    for notebook in released:
+        [copy] = built_book.glob(f"_downloads/*/{notebook.name}")
+        assert copy.read_bytes() == notebook.read_bytes(), f"{copy} differs from {notebook}"
+        assert f'href="{copy.relative_to(built_book).as_posix()}"' in page, notebook.name
+        raw = f"https://raw.githubusercontent.com/cnn-course/cnn-course/main/{notebook.relative_to(REPO)}"
+        assert f'href="{raw}"' in page, f"no raw link to {notebook.name}"
+
+
+def test_mathjax_is_served_from_the_book(built_book):
+    stem = CHAPTERS[0]
+    scripts = re.findall(r'<script[^>]*src="([^"]*)"', page_text(built_book, stem))
+    mathjax = [src for src in scripts if "mathjax" in src.lower()]
+    assert mathjax == ["../_static/mathjax/tex-svg-full.js"], mathjax
+    assert (built_book / "_static" / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
+    assert "Apache License" in (built_book / "_static" / "mathjax" / "LICENSE").read_text()
+
+
+def test_no_page_loads_a_script_or_stylesheet_from_another_site(built_book):
+    for page in built_book.rglob("*.html"):
+        if page.relative_to(built_book).parts[0].startswith("_"):
+            continue  # theme template fragments, not pages
+        text = page.read_text(encoding="utf-8")
+        assets = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([a-z]+://[^"]*)"', text)
+        assert not assets, f"{page.name} loads {assets}"
 
 
 def test_launch_buttons_and_repository_link(built_book):

@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from cnn_book.execute import execute_all, main
+from cnn_book.profile_note import NOTE_TAG
 from cnn_book.profiles import Profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -76,3 +77,33 @@ def test_cli_rejects_a_wrong_data_path(monkeypatch, capsys, tmp_path):
 def test_cli_rejects_a_missing_notebook(missing, capsys):
     assert main(["--profile", "quick", missing]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def note_cells(path):
+    nb = nbformat.read(path, 4)
+    return [c for c in nb.cells if NOTE_TAG in c.metadata.get("tags", [])], nb
+
+
+def test_executed_copy_under_a_quick_profile_opens_with_the_profile_note(tmp_path):
+    profile = Profile("quick", 300, {"simple": {"epochs": 2}}, "a CPU check")
+    [result] = run(tmp_path, ["simple"], profile)
+    assert result.ok, result.error
+    notes, executed = note_cells(tmp_path / "executed" / "notebooks" / "simple.ipynb")
+    assert [executed.cells.index(note) for note in notes] == [1]  # right after the title
+    assert "`quick` profile" in notes[0].source and "a CPU check" in notes[0].source
+    assert "| `epochs` | `2` | `10` |" in notes[0].source
+    assert note_cells(FIXTURES / "simple.ipynb")[0] == []  # the source stays as it was
+
+
+def test_executed_copy_under_the_full_profile_has_no_note(tmp_path):
+    [result] = run(tmp_path, ["simple"], Profile("full", 300, {}))
+    assert result.ok, result.error
+    notes, _ = note_cells(tmp_path / "executed" / "notebooks" / "simple.ipynb")
+    assert notes == []
+
+
+def test_failure_location_ignores_the_profile_note(tmp_path):
+    [result] = run(tmp_path, ["broken"], Profile("quick", 300, {}))
+    assert result.error.startswith("cell 4 ")
+    notes, _ = note_cells(tmp_path / "executed" / "notebooks" / "broken.ipynb")
+    assert len(notes) == 1

@@ -57,8 +57,12 @@ def test_every_chapter_is_in_the_table_of_contents_and_nothing_else_is_missing()
 
 
 def test_assignments_page_links_every_released_notebook():
+    """A copy shipped with the book ({download}), the raw file, and Colab."""
     page = (REPO / "assignments.md").read_text(encoding="utf-8")
     released = sorted((REPO / "assignments").glob("*/*.ipynb"))
     assert released, "no released assignment"
     for notebook in released:
-        assert f"blob/main/{notebook.relative_to(REPO)})" in page, notebook.name
+        path = notebook.relative_to(REPO).as_posix()
+        assert f"{{download}}`download <{path}>`" in page, notebook.name
+        assert f"raw.githubusercontent.com/cnn-course/cnn-course/main/{path})" in page
+        assert f"colab.research.google.com/github/cnn-course/cnn-course/blob/main/{path})" in page
