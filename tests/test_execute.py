@@ -76,3 +76,11 @@ def test_cli_rejects_a_wrong_data_path(monkeypatch, capsys, tmp_path):
 def test_cli_rejects_a_missing_notebook(missing, capsys):
     assert main(["--profile", "quick", missing]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_kernels_write_their_outputs_under_the_build_folder(tmp_path, monkeypatch):
+    from cnn_book.execute import kernel_environment
+
+    monkeypatch.setenv("CNN_COURSE_OUTPUT", "/somewhere/else")
+    env = kernel_environment(tmp_path / "build")
+    assert env["CNN_COURSE_OUTPUT"] == str((tmp_path / "build" / "outputs").resolve())
