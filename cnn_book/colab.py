@@ -33,7 +33,10 @@ from cnn_book.execute import chapter_notebooks
 CNN_COURSE_REQUIREMENT = (
     "cnn-course @ git+https://github.com/cnn-course/cnn-course#subdirectory=package"
 )
-COLAB_LACKS = {"cnn_course": CNN_COURSE_REQUIREMENT}
+COLAB_LACKS = {
+    "cnn_course": CNN_COURSE_REQUIREMENT,
+    "keras_tuner": "keras-tuner[bayesian]>=1.4",  # chapter 14
+}
 
 CELL_TAG = "colab-setup"
 GLUE_IMPORT = "from cnn_course.glue import glue"

@@ -35,7 +35,7 @@ import yaml
 from cnn_book.profile_note import add_profile_note
 from cnn_book.profiles import Profile, ProfileError, load_profile
 from cnn_book.report import NotebookResult, failed_cell, glued_values, write_report
-from cnn_course.data import DATA_SETTING, DataSettingError, data_dir
+from cnn_course.data import DATA_SETTING, OUTPUT_SETTING, DataSettingError, data_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = REPO_ROOT / "chapters"
@@ -57,9 +57,12 @@ def kernel_environment(build_dir: Path) -> dict[str, str]:
     reach the notebook, where the tests catch them. When the data folder holds a Keras cache
     (`keras_home/`) and KERAS_HOME is not set, a writable copy is made in the
     build folder: Keras writes into KERAS_HOME and the data folder stays read-only.
+    What chapters write while they run (tuner trials, saved models) goes to
+    ``<build>/outputs`` (``cnn_course.data.output_dir``), never into chapters/.
     """
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env[OUTPUT_SETTING] = str(build_dir.resolve() / "outputs")
     ipython_dir = build_dir / "ipython"
     config = ipython_dir / "profile_default" / "ipython_kernel_config.py"
     config.parent.mkdir(parents=True, exist_ok=True)

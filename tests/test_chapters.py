@@ -37,6 +37,28 @@ def test_report_lists_every_chapter(executed_chapters, test_build_dir):
         assert f"| {name} | quick | ok |" in table
 
 
+def test_chapters_write_nothing_into_the_repository(executed_chapters):
+    """Tuner trials, saved models and exported images go to the build folder."""
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "chapters"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    # "??" untracked, "!!" ignored: new files, whether .gitignore hides them or not
+    written = [line for line in status
+               if line[:2] in ("??", "!!") and ".ipynb_checkpoints" not in line]
+    assert not written, f"a chapter wrote into the repository: {written[:5]}"
+
+
+def test_run_time_files_land_under_the_build_folder(executed_chapters, test_build_dir):
+    outputs = test_build_dir / "outputs"
+    assert any((outputs / "14_tuners").iterdir()), "chapter 14's tuner folder is empty"
+    assert (outputs / "15_project" / "cats_vs_dogs.keras").is_file()
+
+
 def test_without_data_or_internet_the_run_stops_at_the_first_dataset(tmp_path):
     """`make book` offline with no data setting: a clear message, not a Keras traceback."""
     import os

@@ -233,5 +233,7 @@ def test_glue_is_myst_nbs_where_myst_nb_is_installed(local):
 def test_chapter_setup_runs_in_simulated_colab_without_myst_nb(in_colab, path):
     outcome = in_colab[path.stem]
     assert outcome["ok"], "a setup cell failed in Colab without myst_nb"
-    assert outcome["installs"] == [INSTALL]
+    wanted = colab.colab_requirements(nbformat.read(path, as_version=4))
+    assert outcome["installs"] == ["install --quiet " + " ".join(f'"{r}"' for r in wanted)]
+    assert colab.CNN_COURSE_REQUIREMENT in wanted
     assert outcome["glue"] == "cnn_course.glue"

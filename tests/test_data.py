@@ -207,3 +207,30 @@ def test_mobilenet_v2_loads_imagenet_weights_from_keras_home(shared_data, tmp_pa
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "cat" in result.stdout.splitlines()[-1]  # chelsea is a tabby cat
+
+
+# --- output folders (chapters 14, 15) ----------------------------------------
+
+
+def test_output_dir_lives_under_the_setting_and_starts_empty(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_COURSE_OUTPUT", str(tmp_path / "out"))
+    first = data.output_dir("tuner")
+    (first / "trial.json").write_text("{}")
+    again = data.output_dir("tuner")
+    assert again == tmp_path / "out" / "tuner" and list(again.iterdir()) == []
+
+
+def test_output_dir_without_the_setting_is_outside_the_working_directory(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("CNN_COURSE_OUTPUT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    folder = data.output_dir("project")
+    assert folder.is_dir() and tmp_path not in folder.parents
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../escape", "a/b", "/tmp/x", "a\\b"])
+def test_output_dir_refuses_anything_but_a_plain_name(monkeypatch, tmp_path, name):
+    monkeypatch.setenv("CNN_COURSE_OUTPUT", str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="plain folder name"):
+        data.output_dir(name)

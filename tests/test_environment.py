@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 def normalise(line: str) -> str:
     req = Requirement(line)
     marker = f"; {req.marker}" if req.marker else ""
-    return f"{req.name.lower()}{req.specifier}{marker}"
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name.lower()}{extras}{req.specifier}{marker}"
 
 
 def pyproject_requirements() -> set[str]:

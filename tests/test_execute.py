@@ -107,3 +107,11 @@ def test_failure_location_ignores_the_profile_note(tmp_path):
     assert result.error.startswith("cell 4 ")
     notes, _ = note_cells(tmp_path / "executed" / "notebooks" / "broken.ipynb")
     assert len(notes) == 1
+
+
+def test_kernels_write_their_outputs_under_the_build_folder(tmp_path, monkeypatch):
+    from cnn_book.execute import kernel_environment
+
+    monkeypatch.setenv("CNN_COURSE_OUTPUT", "/somewhere/else")
+    env = kernel_environment(tmp_path / "build")
+    assert env["CNN_COURSE_OUTPUT"] == str((tmp_path / "build" / "outputs").resolve())

@@ -30,6 +30,7 @@ import numpy as np
 
 DATA_SETTING = "CNN_COURSE_DATA"
 CACHE_SETTING = "CNN_COURSE_CACHE"
+OUTPUT_SETTING = "CNN_COURSE_OUTPUT"
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -101,6 +102,25 @@ def cache_dir() -> Path:
     value = os.environ.get(CACHE_SETTING, "").strip()
     path = Path(value).expanduser() if value else Path.home() / ".cache" / "cnn_course"
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir(name: str) -> Path:
+    """An empty writable folder for what a chapter writes while it runs (chapters 14, 15).
+
+    Tuner trials, saved models and exported images go here, never into the
+    working directory (the repository, when the book is built): under
+    ``CNN_COURSE_OUTPUT`` when it is set (the book's runner sets it to
+    ``<build>/outputs``), else under the system's temporary folder. The folder
+    ``name`` is emptied first, so running a chapter again starts afresh.
+    """
+    if not name or name in {".", ".."} or Path(name).name != name or "\\" in name:
+        raise ValueError(f"output folder name must be a plain folder name, got {name!r}")
+    value = os.environ.get(OUTPUT_SETTING, "").strip()
+    base = Path(value).expanduser() if value else Path(tempfile.gettempdir()) / "cnn_course"
+    path = base / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
 
 
