@@ -6,6 +6,7 @@
     grader feedback ASSIGNMENT --course DIR [--student ID ...]
     grader export --course DIR [--assignment A ...] [--out DIR]
     grader check-leaks PATH ...
+    grader check-leaks --behaviour [--assignment A ...]
     grader check-sandbox [--assignment A]
 
 Exit codes: 0 success, 1 other grader error, 2 bad option or missing folder,
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
-from .errors import GraderError, GradingError, LeakError, SandboxUnavailable
+from .errors import ConfigError, GraderError, GradingError, LeakError, SandboxUnavailable
 from .text import safe_line, safe_text
 
 
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("check-leaks", help="scan files for solution code or hidden tests")
-    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("paths", nargs="*", type=Path)
     p.add_argument(
         "--no-markers",
         action="store_true",
@@ -103,6 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="flag any single shared line, not only 3 lines of one block",
+    )
+    p.add_argument(
+        "--behaviour",
+        action="store_true",
+        help="run the assignments' tests against every function of the helper package "
+        "and the chapters instead of scanning files",
+    )
+    p.add_argument("--assignment", action="append", metavar="A", help="only this assignment")
+    p.add_argument(
+        "--package",
+        action="append",
+        metavar="NAME",
+        help="with --behaviour: package whose functions are tried (default: cnn_course)",
+    )
+    p.add_argument(
+        "--chapters",
+        type=Path,
+        metavar="DIR",
+        help="with --behaviour: folder of chapter notebooks (default: chapters/)",
     )
     _common(p, course=False)
 
@@ -205,7 +225,25 @@ def _run(args) -> int:
         print(f"wrote {r.csv} ({r.rows} rows), {r.summary} and {r.figure}")
         return 0
 
+    if args.command == "check-leaks" and args.behaviour:
+        from .behaviour import check_behaviour
+
+        chapters = sorted(args.chapters.glob("*.ipynb")) if args.chapters else None
+        report = check_behaviour(
+            paths, args.assignment, packages=args.package, chapters=chapters
+        )
+        print(report.summary())
+        if report.leaks:
+            raise LeakError(
+                f"{len(report.leaks)} test cells pass with a function students can read:\n  "
+                + "\n  ".join(str(x) for x in report.leaks)
+            )
+        print("no function of the helper package or the chapters earns a point")
+        return 0
+
     if args.command == "check-leaks":
+        if not args.paths:
+            raise ConfigError("check-leaks needs PATH ... (or --behaviour)")
         from .leaks import course_blocks, iter_files, scan_files
 
         files = iter_files(args.paths)

@@ -3,6 +3,7 @@ class once, read its results, and the static checks every assignment passes."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -24,8 +25,24 @@ def source_notebook(assignment: str) -> Path:
     return REPO_ROOT / "solutions" / assignment / f"{assignment}.ipynb"
 
 
-def grade_class(course: Path, assignment: str, submissions: Path, names, **limits) -> dict:
-    """Autograde every named fixture submission with 2 workers, then write feedback."""
+# the course secret the fixture classes are graded under (reproducible hidden cases);
+# any other secret must give the same scores (see grade_class)
+FIXED_SECRET = "0" * 63 + "1"
+
+
+def write_secret(course: Path, secret: str = FIXED_SECRET) -> None:
+    course.mkdir(parents=True, exist_ok=True)
+    path = course / ".grader_secret"
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+
+
+def grade_class(
+    course: Path, assignment: str, submissions: Path, names, secret: str = FIXED_SECRET, **limits
+) -> dict:
+    """Autograde every named fixture submission with 2 workers under the course
+    ``secret``, then write feedback."""
+    write_secret(course, secret)
     for name in names:
         folder = course / "submitted" / name / assignment
         folder.mkdir(parents=True)
@@ -83,7 +100,59 @@ def assert_test_cells_documented_and_seeded(assignment: str) -> None:
             gid = nbgrader_meta(c)["grade_id"]
             assert docstring_name(c.source, "") != "", gid
             hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1]
-            assert "np.random.default_rng(" in hidden, gid
+            assert "grading_rng(" in hidden, gid  # per-student cases (grader/cases.py)
+            assert "default_rng(" not in hidden, gid
+
+
+# what a hidden assertion's message may show: the case (shapes, strides, paddings: the
+# inputs), never an expected or returned value (issue 12, grader interface I2)
+CASE_NAMES = {"_case", "_i", "_spec"}
+
+
+def assert_hidden_checks_name_their_case(assignment: str) -> None:
+    """Every hidden part sets ``_case`` before its first check, no hidden message shows a
+    value other than the case, and no hidden check is an ``np.testing`` assertion (whose
+    message prints both arrays)."""
+    for c in read_notebook(source_notebook(assignment)).cells:
+        if cell_role(c) != "test":
+            continue
+        gid = nbgrader_meta(c)["grade_id"]
+        hidden = c.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS")[0]
+        assert "np.testing" not in hidden, gid
+        nodes = list(ast.walk(ast.parse(hidden)))
+        asserts = [n for n in nodes if isinstance(n, ast.Assert)]
+        cases = [
+            n for n in nodes
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "_case" for t in n.targets)
+        ]
+        assert asserts and cases, f"{gid}: no hidden check, or no _case"
+        assert min(n.lineno for n in cases) < min(n.lineno for n in asserts), gid
+        for a in asserts:
+            names = {n.id for n in ast.walk(a.msg) if isinstance(n, ast.Name)} if a.msg else set()
+            names = {n for n in names if n.startswith("_")}
+            assert names <= CASE_NAMES, f"{gid}, line {a.lineno}: the message shows {names}"
+
+
+def scores_in_process(assignment: str, fixture: Path, secrets) -> list[set[str]]:
+    """The test cells a (trusted) fixture submission fails under each course secret,
+    graded in this process: its answer cells run in the behavioural check's harness
+    (grader.behaviour), not in the sandbox. Fast enough to try several secrets."""
+    from grader.behaviour import Harness, _specs
+
+    spec = _specs(resolve_paths(load_config()), assignment)[0].to_dict()
+    answers = {
+        nbgrader_meta(c)["grade_id"]: c.source
+        for c in read_notebook(fixture).cells
+        if cell_role(c) == "answer"
+    }
+    failed = []
+    for secret in secrets:
+        h = Harness(spec, secret=secret)
+        for gid, source in answers.items():
+            exec(compile(source, f"<{fixture.stem} {gid}>", "exec"), h.ns)  # noqa: S102
+        passed = set(h.run_tests())
+        failed.append({c.grade_id for c in h.tests} - passed)
+    return failed
 
 
 def assert_fixtures_current(fixtures: Path, names) -> None:

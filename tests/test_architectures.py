@@ -7,9 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from reference.conv_numpy import conv2d_params  # noqa: E402
 
 from cnn_course import architectures as arch  # noqa: E402
-from cnn_course.conv_numpy import conv2d_params  # noqa: E402
 
 
 def _model(block, input_shape, **kwargs):

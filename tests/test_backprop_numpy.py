@@ -1,4 +1,4 @@
-"""Tests for cnn_course.backprop_numpy (chapter 6).
+"""Tests for the reference backprop_numpy (tests/reference; chapter 6 derives it).
 
 Forward passes are checked against SciPy, backward passes against centred
 differences and, where TensorFlow is installed, against tf.GradientTape.
@@ -6,9 +6,8 @@ differences and, where TensorFlow is installed, against tf.GradientTape.
 
 import numpy as np
 import pytest
+from reference import backprop_numpy as bp
 from scipy import signal
-
-from cnn_course import backprop_numpy as bp
 
 CONV_CASES = [
     # (n, h, w, c_in, c_out, k, stride, padding)

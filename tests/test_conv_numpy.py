@@ -1,12 +1,11 @@
-"""Tests for cnn_course.conv_numpy against independent references (SciPy, Keras)."""
+"""Tests for the reference conv_numpy (tests/reference) against SciPy and Keras."""
 
 import os
 
 import numpy as np
 import pytest
+from reference import conv_numpy
 from scipy import signal
-
-from cnn_course import conv_numpy
 
 SHAPES = [
     # (image shape, kernel shape)

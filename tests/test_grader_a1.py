@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import assignment_checks as checks
 import pytest
 
 from grader.config import REPO_ROOT
@@ -49,7 +50,11 @@ def test_every_test_cell_opens_with_a_docstring_and_hides_some_checks():
     for c in tests:
         assert docstring_name(c.source, "") != ""
         assert "### BEGIN HIDDEN TESTS" in c.source
-        assert "default_rng(" in c.source, "hidden tests are seeded"
+        assert "grading_rng(" in c.source, "hidden cases differ per student"
+
+
+def test_hidden_checks_name_their_case_and_never_a_value():
+    checks.assert_hidden_checks_name_their_case(A1)
 
 
 def test_hidden_tests_compare_with_independent_references():

@@ -51,6 +51,12 @@ EXPECTED_FAILURES = {
     "conv-weights-transposed": {"test_conv2d_backward_weights"},
     "maxpool-whole-window": MAX_POOL,
     "checker-one-sided": {"test_numerical_gradient_second_order"},
+    # numerical_gradient without its float64 conversion (an issue-12 mutant that kept
+    # full marks): integer x gives truncated differences
+    "checker-no-float64": {"test_numerical_gradient_basics"},
+    # an analytic "checker" by function name (issue 12.9): the tests pass their own
+    # functions to numerical_gradient, so the name is never known
+    "analytic-wrapper": {"test_numerical_gradient_basics", "test_numerical_gradient_second_order"},
 }
 CLASS = sorted(EXPECTED_FAILURES)
 
@@ -117,6 +123,10 @@ def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
     checks.assert_test_cells_documented_and_seeded(A2)
 
 
+def test_hidden_checks_name_their_case_and_never_a_value():
+    checks.assert_hidden_checks_name_their_case(A2)
+
+
 def test_hidden_tests_compare_with_independent_references():
     hidden = "\n".join(c.source for c in read_notebook(SOURCE).cells if cell_role(c) == "test")
     for ref in (
@@ -134,7 +144,6 @@ def test_hidden_tests_compare_with_independent_references():
     "name",
     [
         "numerical_gradient",
-        "check_function_gradient",
         "conv2d_backward",
         "max_pool2d_backward",
         "avg_pool2d_backward",
@@ -149,3 +158,16 @@ def test_student_version_has_each_function(name):
 
 def test_fixtures_are_what_make_fixtures_writes():
     checks.assert_fixtures_current(FIXTURES, CLASS)
+
+
+# the fixture class is graded above under FIXED_SECRET; hidden cases differ per secret,
+# and a plausible mistake must lose the same points whatever the cases
+OTHER_SECRETS = ["a" * 64, "7" * 63 + "0"]
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
+def test_plausible_fixtures_score_the_same_under_other_secrets(name):
+    fixture = FIXTURES / "submissions" / f"{name}.ipynb"
+    for failed in checks.scores_in_process(A2, fixture, OTHER_SECRETS):
+        assert failed == EXPECTED_FAILURES[name]

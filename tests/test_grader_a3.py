@@ -2,8 +2,8 @@
 
 One module-scoped run autogrades every submission in tests/fixtures/a3/submissions
 (the solution, the blank student version, one plausible bug each, and layer
-descriptions that smuggle in layers the grader must refuse to build) with 2 workers
-through the grader's library API, then writes their feedback; the tests below assert
+descriptions the grader must refuse to build: smuggled layers, oversized ones) with 2
+workers through the grader's library API, then writes their feedback; the tests below assert
 the exact score of each and that nothing student-facing quotes the instructor's code.
 The static tests at the end need no grading.
 
@@ -28,8 +28,8 @@ SOURCE = REPO_ROOT / "solutions" / A3 / f"{A3}.ipynb"
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 30, 120
 
 POINTS = {
-    "test_output_size_valid": 7,
-    "test_output_size_same": 8,
+    "test_output_shape_valid": 7,
+    "test_output_shape_same": 8,
     "test_conv2d_params": 8,
     "test_depthwise_conv2d_params": 8,
     "test_dense_params": 7,
@@ -48,8 +48,9 @@ EXPECTED_FAILURES = {
     "blank": ALL,
     "bias-forgotten": {"test_conv2d_params", "test_depthwise_conv2d_params", "test_dense_params"},
     "rf-without-jump": {"test_receptive_field_strided"},
-    "same-everywhere": {"test_output_size_valid"} | MODEL,
+    "same-everywhere": {"test_output_shape_valid"} | MODEL,
     "layers-smuggle": MODEL,
+    "layers-oversized": MODEL,
 }
 CLASS = sorted(EXPECTED_FAILURES)
 
@@ -95,6 +96,19 @@ def test_smuggled_layers_are_refused_not_built(graded):
 
 
 @pytest.mark.grading
+def test_oversized_layers_are_refused_not_built(graded):
+    """A Conv2D of 2**25 filters (11.8 GB when built) and 1,500 ReLU layers (357 s) are
+    refused by build_model's caps before Keras builds anything."""
+    r = load_results(graded["course"], "layers-oversized")
+    messages = {t["grade_id"]: t["message"] for t in r["tests"]}
+    assert "filters, units or channels, not 1..1024" in messages["test_keras_layers_small_net"]
+    assert "1503 layers: build_model builds at most 64" in messages[
+        "test_keras_layers_random_specs"
+    ]
+    assert all(t["seconds"] < CELL_TIMEOUT for t in r["tests"]), r["tests"]
+
+
+@pytest.mark.grading
 def test_feedback_names_the_failed_check(graded):
     html = (graded["course"] / "feedback" / "rf-without-jump" / A3 / f"{A3}.html").read_text()
     assert "Score: 85 / 100" in html
@@ -104,7 +118,7 @@ def test_feedback_names_the_failed_check(graded):
 
 @pytest.mark.grading
 def test_feedback_never_contains_test_or_solution_code(graded):
-    checks.assert_feedback_clean(graded, A3, CLASS, 'assert output_size(')
+    checks.assert_feedback_clean(graded, A3, CLASS, 'assert output_shape(')
 
 
 # --------------------------------------------------------------------------- static
@@ -124,16 +138,20 @@ def test_every_test_cell_opens_with_a_docstring_and_hides_seeded_checks():
     checks.assert_test_cells_documented_and_seeded(A3)
 
 
+def test_hidden_checks_name_their_case_and_never_a_value():
+    checks.assert_hidden_checks_name_their_case(A3)
+
+
 def test_hidden_tests_compare_with_independent_references():
     hidden = "\n".join(c.source for c in read_notebook(SOURCE).cells if cell_role(c) == "test")
-    for ref in ("compute_output_shape", "count_params()", "tf.nn.conv1d", "keras.Sequential"):
+    for ref in ("output.shape[1:]", "count_params()", "tf.nn.conv1d", "keras.Sequential"):
         assert ref in hidden
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "output_size",
+        "output_shape",
         "conv2d_params",
         "depthwise_conv2d_params",
         "dense_params",
@@ -151,3 +169,16 @@ def test_student_version_has_each_function(name):
 
 def test_fixtures_are_what_make_fixtures_writes():
     checks.assert_fixtures_current(FIXTURES, CLASS)
+
+
+# the fixture class is graded above under FIXED_SECRET; hidden cases differ per secret,
+# and a plausible mistake must lose the same points whatever the cases
+OTHER_SECRETS = ["a" * 64, "7" * 63 + "0"]
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", [n for n in CLASS if not n.startswith("layers-")])
+def test_plausible_fixtures_score_the_same_under_other_secrets(name):
+    fixture = FIXTURES / "submissions" / f"{name}.ipynb"
+    for failed in checks.scores_in_process(A3, fixture, OTHER_SECRETS):
+        assert failed == EXPECTED_FAILURES[name]

@@ -1,16 +1,13 @@
-"""Tests for cnn_course.receptive_field (chapter 5)."""
+"""Tests for cnn_course.receptive_field (chapter 5) and the reference recurrence
+that left it (tests/reference/receptive_field.py)."""
 
 import os
 
 import numpy as np
 import pytest
+from reference.receptive_field import brute_force_receptive_field, receptive_fields
 
-from cnn_course.receptive_field import (
-    brute_force_receptive_field,
-    layers_from_keras,
-    path_counts,
-    receptive_fields,
-)
+from cnn_course.receptive_field import layers_from_keras, path_counts
 from cnn_course.shapes import ShapeError, same_padding
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

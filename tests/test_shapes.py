@@ -1,20 +1,13 @@
-"""Tests for cnn_course.shapes (chapters 3 and 5), against Keras itself."""
+"""Tests for cnn_course.shapes (chapters 3 and 5) and the reference formulas that
+left it (tests/reference/shapes.py), against Keras itself."""
 
 import os
 
 import numpy as np
 import pytest
+from reference.shapes import batchnorm_params, conv_output_size, dense_params, keras_output_size
 
-from cnn_course.shapes import (
-    ShapeError,
-    batchnorm_params,
-    conv_output_size,
-    dense_params,
-    keras_output_size,
-    layer_rows,
-    markdown_table,
-    same_padding,
-)
+from cnn_course.shapes import ShapeError, layer_rows, markdown_table, same_padding
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
@@ -63,6 +56,12 @@ def test_same_padding_equals_explicit_zero_padding(n, f, s):
 def test_same_padding_is_asymmetric_for_even_total():
     assert same_padding(6, 3, 2) == (0, 1)
     assert same_padding(7, 3, 2) == (1, 1)
+
+
+@pytest.mark.parametrize("args", [(0, 3, 1), (5, 0, 1), (5, 3, 0), (5.5, 3, 1)])
+def test_same_padding_rejects_impossible_sizes(args):
+    with pytest.raises(ShapeError):
+        same_padding(*args)
 
 
 def test_dense_params_match_keras():

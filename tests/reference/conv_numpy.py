@@ -1,10 +1,5 @@
-"""NumPy reference implementation of the convolution operation.
-
-Introduced in chapter 2, "The convolution operation" (``chapters/02_convolution``),
-which builds these functions up step by step; later chapters import them from
-here instead of redefining them::
-
-    from cnn_course import conv_numpy
+"""Reference NumPy convolution (what A1 Parts C-D generalise), formerly in
+``cnn_course.conv_numpy``. Chapter 2 builds the single-image versions step by step.
 
 Deep-learning libraries call the operation "convolution", but what they compute
 (and what these functions compute) is *cross-correlation*: the kernel is not

@@ -1,10 +1,10 @@
-"""Forward and backward passes of CNN layers in plain NumPy.
+"""Reference forward and backward passes of CNN layers in plain NumPy (what A1
+Parts D-E and A2 ask for), formerly in ``cnn_course.backprop_numpy``. Chapter 6
+derives the backward passes on single-channel examples.
 
-Introduced in chapter 6 (Backpropagation in CNNs), which derives each backward
-pass and checks it against centred differences and TensorFlow's automatic
-differentiation. Layout follows Keras: images are channels-last ``(N, H, W, C)``
-and a convolution kernel is ``(kh, kw, C_in, C_out)``, so weights can be copied
-into ``keras.layers.Conv2D`` unchanged.
+Layout follows Keras: images are channels-last ``(N, H, W, C)`` and a convolution
+kernel is ``(kh, kw, C_in, C_out)``, so weights can be copied into
+``keras.layers.Conv2D`` unchanged.
 
 Every ``*_backward`` function takes the upstream gradient ``dy = dL/dY`` and
 returns the gradient with respect to the layer's inputs (and parameters).
