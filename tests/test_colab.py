@@ -237,3 +237,16 @@ def test_chapter_setup_runs_in_simulated_colab_without_myst_nb(in_colab, path):
     assert outcome["installs"] == ["install --quiet " + " ".join(f'"{r}"' for r in wanted)]
     assert colab.CNN_COURSE_REQUIREMENT in wanted
     assert outcome["glue"] == "cnn_course.glue"
+
+
+RELEASED = sorted((REPO / "assignments").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", RELEASED, ids=lambda p: p.parent.name)
+def test_released_assignment_runs_in_colab(path):
+    """It imports nothing Colab lacks unless its first code cell installs it, and no myst_nb."""
+    nb = nbformat.read(path, as_version=4)
+    assert not colab.setup_for_colab(nb), (
+        "stale: run `python -m cnn_book.colab solutions/*/*.ipynb`, then `grader release`"
+    )
+    assert "myst_nb" not in "\n".join(c.source for c in nb.cells if c.cell_type == "code")
