@@ -100,6 +100,17 @@ class Paths:
             )
         return self.course
 
+    def require_existing_course(self) -> Path:
+        """The course folder, which must exist: a mistyped --course is an error, never
+        a new empty course (only `grader collect` creates one)."""
+        course = self.require_course()
+        if not course.is_dir():
+            raise ConfigError(
+                f"course folder {course} does not exist: check --course (or "
+                f"${COURSE_ENV}); `grader collect` creates it when it imports submissions"
+            )
+        return course
+
     @property
     def db_url(self) -> str:
         return f"sqlite:///{self.require_course() / 'gradebook.db'}"
@@ -177,6 +188,7 @@ def venv_on_path() -> None:
 
 
 OVERRIDABLE = (
+    "workers",
     "cell_timeout",
     "notebook_timeout",
     "trusted_timeout",

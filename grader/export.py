@@ -45,7 +45,7 @@ def gradebook_rows(
     from nbgrader.api import Gradebook, MissingEntry
 
     venv_on_path()
-    db = paths.require_course() / "gradebook.db"
+    db = paths.require_existing_course() / "gradebook.db"
     if not db.is_file():
         raise ConfigError(f"no gradebook at {db}: run `grader autograde` first")
     skipped = [] if skipped is None else skipped

@@ -253,7 +253,7 @@ def feedback(paths: Paths, assignment: str, students: list[str] | None = None) -
     lists them with what to do.
     """
     paths.check_assignment(assignment)
-    course = paths.require_course()
+    course = paths.require_existing_course()
     graded = course / "autograded"
     if students:
         ids = [check_id("student", s) for s in students]
