@@ -721,7 +721,8 @@ def autograde(
             try:
                 for sid, res in batch:
                     if isinstance(res, BaseException):
-                        res = _lost_task(engine, specs, sid, subs[sid], res, box_cfg.mode)
+                        job = {"student": sid, "assignment": assignment, "notebooks": subs[sid]}
+                        res = _lost_task(engine, specs, job, res, box_cfg.mode)
                     res["graded_with"] = {"submission": digests[sid], "grading": grading}
                     with interrupts.saving():
                         outcome = _save(paths, assignment, specs, res, box_cfg.mode)
@@ -744,14 +745,14 @@ def autograde(
     return report
 
 
-def _lost_task(engine, specs, sid: str, notebooks: dict, exc: BaseException, mode: str) -> dict:
+def _lost_task(engine, specs, job: dict, exc: BaseException, mode: str) -> dict:
     """The result of a task Dask gave up on: the worker died each time (the
     submission's doing, 0 points), or something else failed (previous grades kept)."""
     from distributed import KilledWorker
 
+    sid = job["student"]
     if isinstance(exc, KilledWorker):
         log.warning("grading %s took %s worker processes down", sid, engine.ALLOWED_FAILURES + 1)
-        job = {"student": sid, "notebooks": notebooks}
         return engine.killed_result(specs, job, exc, mode)
     return {"student": sid, "error": f"grading task failed: {type(exc).__name__}: {exc}"}
 
