@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="grades CSV, summary and grade-distribution figure")
     p.add_argument("--assignment", action="append", metavar="A", help="only this assignment")
     p.add_argument("--out", type=Path, help="output folder (default: <course>/exports)")
+    p.add_argument(
+        "--canvas-id",
+        choices=("ID", "SIS User ID", "SIS Login ID"),
+        default="ID",
+        help="the canvas.csv column that holds the student id (default: ID, Canvas's user id)",
+    )
     _common(p)
 
     p = sub.add_parser("check-leaks", help="scan files for solution code or hidden tests")
@@ -238,8 +244,10 @@ def _run(args) -> int:
     if args.command == "export":
         from .export import export
 
-        r = export(paths, args.out, args.assignment)
+        st = config_mod.settings(cfg)
+        r = export(paths, args.out, args.assignment, dict(st.lms_columns), args.canvas_id)
         print(f"wrote {r.csv} ({r.rows} rows), {r.summary} and {r.figure}")
+        print(f"for the LMS: {r.canvas} (Canvas) and {r.moodle} (Moodle)")
         return 0
 
     if args.command == "check-leaks":

@@ -55,6 +55,10 @@ class GraderSettings(Configurable):
     assignments = Dict(
         help="Per-assignment overrides of the settings above: {assignment: {setting: value}}.",
     ).tag(config=True)
+    lms_columns = Dict(
+        help="Column titles in canvas.csv and moodle.csv: {assignment: title as the LMS "
+        "shows it}, e.g. {'a1_convolution_from_scratch': 'Assignment 1 (12345)'}.",
+    ).tag(config=True)
     sandbox = Unicode(
         "auto",
         help="'auto' (bubblewrap if it works, else a loud fallback), "
