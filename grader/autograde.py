@@ -650,13 +650,16 @@ def autograde(
             print(warning, file=sys.stderr, flush=True)
     # with a scheduler each worker machine decides for itself ("auto"), or refuses
     # ("bubblewrap"); the mode each student was graded in is in their results
+    no_submissions = ConfigError(
+        f"no submissions of {assignment} in {course / 'submitted'}: "
+        f"run `grader collect {assignment} SOURCE` first (and check --course)"
+    )
+    if not students and not any((course / "submitted").glob(f"*/{assignment}")):
+        raise no_submissions  # before the gradebook is touched
     specs = prepare_specs(cfg, paths, assignment)
     subs = find_submissions(paths, assignment, specs, students)
     if not subs:
-        raise ConfigError(
-            f"no submissions of {assignment} in {course / 'submitted'}: "
-            f"run `grader collect {assignment} SOURCE` first (and check --course)"
-        )
+        raise no_submissions
     header = {
         "specs": [s.to_dict() for s in specs],
         "limits": limits,

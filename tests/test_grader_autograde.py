@@ -197,6 +197,10 @@ def test_failures_say_why(graded):
     assert "not valid notebook JSON" in notes(graded, "invalid-json")
     assert "no cells" in notes(graded, "no-cells")
     assert message(graded, "rebind-assert", "test_conv_output_size").startswith("AssertionError")
+    if BWRAP:  # scipy is hidden: say so, not only "No module named"
+        assert "scipy is not allowed in this assignment" in message(
+            graded, "forbidden-import", "test_corr2d"
+        )
 
 
 def feedback_file(graded, name) -> Path:
