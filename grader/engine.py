@@ -58,7 +58,6 @@ def cluster(scheduler: str | None, workers: int) -> Iterator[Client]:
     settings = {
         "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
         "distributed.comm.timeouts.connect": CONNECT_TIMEOUT,
-        "distributed.worker.daemon": False,  # the runners are the workers' children
     }
     with dask.config.set(settings):
         if scheduler is None:
