@@ -11,7 +11,8 @@ folder, in a fresh Python process (so that its peak memory is its own):
   one warm test runner each, grader.engine);
 - ``pool``: the thread pool that autograde used before Dask, i.e. autograde.py
   as it was at ``--baseline`` (default: the commit before the engine), loaded
-  from git, with today's runner and sandbox.
+  from git, with today's runner, sandbox and saving (``save_student``), so
+  that only the fan-out differs.
 
 The runs alternate (pool, dask, pool, dask, ...) so that both see the same load
 on a shared machine; the load average is recorded before and after each run.
@@ -70,7 +71,7 @@ def one_run(engine: str, copies: int, workers: int, baseline: str) -> dict:
 
     module = pool_autograde(baseline) if engine == "pool" else current
     saving: list[float] = []
-    original = module.save_student
+    original = current.save_student  # both save with today's code: only the fan-out differs
 
     def timed_save(*args, **kwargs):
         t0 = time.perf_counter()

@@ -484,9 +484,20 @@ def _swap_in(staging: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _by_cell_name(gb, model, notebook) -> dict:
+    """A submitted notebook's grades (or comments) by cell name, in one query."""
+    from sqlalchemy.orm import joinedload
+
+    rows = gb.db.query(model).options(joinedload(model.cell)).filter(model.notebook == notebook)
+    return {row.cell.name: row for row in rows}
+
+
 def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict) -> None:
-    """The student's scores and "No response." comments, into nbgrader's gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """The student's scores and "No response." comments, into nbgrader's gradebook,
+    in one transaction. The submission's grades and comments are loaded once per
+    notebook (one query each, not one per test cell: the coordinator saves every
+    student of a batch, so this bounds how many workers it can keep busy)."""
+    from nbgrader.api import Comment, Grade, Gradebook, MissingEntry
 
     sid = result["student"]
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
@@ -497,21 +508,23 @@ def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], res
             sub = gb.find_submission(assignment, sid)
             sub.timestamp = ts
         except MissingEntry:
-            gb.add_submission(assignment, sid, timestamp=ts)
+            sub = gb.add_submission(assignment, sid, timestamp=ts)
+        submitted = {nb.name: nb for nb in sub.notebooks}
         for spec in specs:
             r = result["notebooks"][spec.notebook]
+            grades = _by_cell_name(gb, Grade, submitted[spec.notebook])
+            comments = _by_cell_name(gb, Comment, submitted[spec.notebook])
             for t in r["tests"]:
-                grade = gb.find_grade(t["grade_id"], spec.notebook, assignment, sid)
+                grade = grades[t["grade_id"]]
                 grade.auto_score = float(t["points"])
                 grade.needs_manual_grade = grade.manual_score is not None
             for c in spec.cells:
                 if c.role != "answer":
                     continue
-                comment = gb.find_comment(c.grade_id, spec.notebook, assignment, sid)
                 answered = c.grade_id in r.get("answers", {}) and (
                     r["answers"][c.grade_id].strip() != c.released.strip()
                 )
-                comment.auto_comment = None if answered else "No response."
+                comments[c.grade_id].auto_comment = None if answered else "No response."
         gb.db.commit()
 
 

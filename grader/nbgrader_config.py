@@ -48,10 +48,10 @@ c.GraderSettings.hidden_packages = [
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
-# Per-assignment overrides of the settings above (cell_timeout, notebook_timeout,
-# memory_mb, hidden_packages, warm_imports), for example, for an assignment whose
-# students build Keras models inside the sandbox (TensorFlow needs about 1.5 GB of
-# address space and 10-20 s to start):
+# Per-assignment overrides of the settings above (workers, cell_timeout,
+# notebook_timeout, trusted_timeout, memory_mb, hidden_packages, warm_imports), for
+# example, for an assignment whose students build Keras models inside the sandbox
+# (TensorFlow needs about 1.5 GB of address space and 10-20 s to start):
 #   c.GraderSettings.assignments = {
 #       "a9_keras_models": {"hidden_packages": ["torch", "jax"], "notebook_timeout": 180},
 #   }

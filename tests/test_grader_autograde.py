@@ -290,11 +290,16 @@ def test_export_writes_csv_summary_and_figure(graded):
         "points",
         "max_points",
         "status",
+        "total",
+        "max_total",
+        "sandbox",
     }
     totals = {}
     for r in rows:
         totals[r["student_id"]] = totals.get(r["student_id"], 0.0) + float(r["points"])
     assert totals["correct"] == 100 and totals["blank"] == 0
+    assert {r["total"] for r in rows if r["student_id"] == "kernel-flipped"} == {"80"}
+    assert {r["sandbox"] for r in rows} == {"bubblewrap" if BWRAP else "rlimits"}
     parts = [r["part"] for r in rows if r["student_id"] == "correct"]
     assert parts == list(POINTS)  # in the notebook's order
     summary = (graded["course"] / "exports" / "summary.md").read_text()
