@@ -1,12 +1,14 @@
 """``grader autograde``: grade a class's submissions, several at a time, in isolation.
 
-For each worker slot a trusted test runner (``python -m grader.runner``) is
-started once (it imports NumPy, SciPy and Keras once); it grades one submission
-at a time, each in a fresh sandbox (grader.sandbox). This process alone writes
-the course folder: per student ``autograded/<student>/<assignment>/`` (the graded
-notebook for nbgrader's formgrader, and ``results.json`` with every test's
-outcome) and the nbgrader gradebook, one student at a time. A submission never
-sees the gradebook, the course folder or another submission.
+The submissions are fanned out on Dask distributed (grader.engine): a
+LocalCluster of worker processes on this machine, or the workers of a running
+scheduler. Each worker keeps a trusted test runner (``python -m grader.runner``,
+``RunnerProcess`` here) that imports NumPy, SciPy and Keras once and grades one
+submission at a time, each in a fresh sandbox (grader.sandbox). This process
+alone writes the course folder: per student ``autograded/<student>/<assignment>/``
+(the graded notebook for nbgrader's formgrader, and ``results.json`` with every
+test's outcome) and the nbgrader gradebook, one student at a time. A submission
+never sees the gradebook, the course folder or another submission.
 
 The runner reports each test as it finishes. If it dies or overruns while
 grading a student (the submission's limits and the tests' own time limit are
@@ -16,6 +18,10 @@ if that fails too, the student's finished tests keep their points, the others
 count 0, and a note says why. A hostile submission cannot keep its previous
 grade by stopping the grader. Only a runner that cannot start at all is an
 infrastructure error (previous grades kept, exit status 8).
+
+A student already graded from their current submission with the same tests and
+limits (``graded_with`` in results.json) is skipped unless ``regrade``; SIGINT
+and SIGTERM stop the batch between two students (``Interrupts``).
 """
 
 from __future__ import annotations
