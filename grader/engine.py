@@ -30,6 +30,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -125,11 +126,12 @@ class RunnerPool(WorkerPlugin):
         self.logs = folder
 
     def teardown(self, worker) -> None:
+        """The batch is over (or interrupted): end the runners now, mid-job or not."""
         with self.lock:
             runners, self.runners = list(self.runners.values()), {}
         for runner in runners:
             if runner is not None:
-                runner.close()
+                runner.close(kill=True)
 
     def kill_runners(self) -> None:
         with self.lock:
@@ -218,8 +220,11 @@ def guarded(task: Callable[[dict, str], dict], job: dict, pool: str, timeout: fl
     timer = threading.Timer(timeout, overran)
     timer.daemon = True
     timer.start()
+    t0 = time.monotonic()
     try:
-        return task(job, pool)
+        result = task(job, pool)
+        result["task_seconds"] = round(time.monotonic() - t0, 3)  # for benchmarks
+        return result
     finally:
         timer.cancel()
 
@@ -245,7 +250,9 @@ def grade_batch(
     client.register_plugin(RunnerPool(header, per_student_timeout, log_dir), name=pool)
     pending = iter(jobs)
     students: dict[str, str] = {}  # future key -> student
-    futures = as_completed()
+    # results are fetched from the workers in the background as tasks finish, while
+    # this thread saves the previous student
+    futures = as_completed(with_results=True, raise_errors=False)
 
     def submit_next() -> bool:
         for sid, load in pending:
@@ -261,12 +268,16 @@ def grade_batch(
         for _ in range(max(2 * total_threads(client), 4)):
             if not submit_next():
                 break
-        for future in futures:
+        for future, outcome in futures:
             sid = students.pop(future.key)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, or a bug in the task
-                outcome = exc
+            if future.status == "error":  # KilledWorker, or a bug in the task
+                outcome = outcome[1]
+            elif future.status == "cancelled":
+                outcome = (
+                    outcome
+                    if isinstance(outcome, BaseException)
+                    else RuntimeError("the task was cancelled")
+                )
             future.release()
             submit_next()
             yield sid, outcome
