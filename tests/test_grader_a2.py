@@ -97,7 +97,7 @@ def test_feedback_names_the_failed_check(graded):
 
 @pytest.mark.grading
 def test_feedback_never_contains_test_or_solution_code(graded):
-    checks.assert_feedback_clean(graded, A2, CLASS, "np.testing.assert_allclose(")
+    checks.assert_feedback_clean(graded, A2, CLASS, 'np.testing.assert_allclose(')
 
 
 # --------------------------------------------------------------------------- static

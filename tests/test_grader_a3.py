@@ -62,14 +62,8 @@ def load_results(course: Path, student: str) -> dict:
 def graded(tmp_path_factory):
     """Autograde the A3 fixture class once, then write its feedback."""
     course = tmp_path_factory.mktemp("a3class") / "course"
-    return checks.grade_class(
-        course,
-        A3,
-        FIXTURES / "submissions",
-        CLASS,
-        cell_timeout=CELL_TIMEOUT,
-        notebook_timeout=NOTEBOOK_TIMEOUT,
-    )
+    return checks.grade_class(course, A3, FIXTURES / "submissions", CLASS,
+                              cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT)
 
 
 @pytest.mark.grading
@@ -110,7 +104,7 @@ def test_feedback_names_the_failed_check(graded):
 
 @pytest.mark.grading
 def test_feedback_never_contains_test_or_solution_code(graded):
-    checks.assert_feedback_clean(graded, A3, CLASS, "assert output_size(")
+    checks.assert_feedback_clean(graded, A3, CLASS, 'assert output_size(')
 
 
 # --------------------------------------------------------------------------- static

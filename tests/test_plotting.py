@@ -66,12 +66,8 @@ def test_per_class_accuracy_gives_nan_for_empty_class():
 
 
 def test_plot_history_draws_training_and_validation_lines():
-    hist = {
-        "loss": [1.0, 0.5, 0.3],
-        "val_loss": [1.1, 0.7, 0.6],
-        "accuracy": [0.5, 0.7, 0.8],
-        "val_accuracy": [0.4, 0.6, 0.65],
-    }
+    hist = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6],
+            "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.4, 0.6, 0.65]}
     fig, axes = plotting.plot_history(FakeHistory(hist), title="demo")
     assert len(axes) == 2
     for ax in axes:
