@@ -10,6 +10,8 @@ the executed notebooks (`cnn_book.build`), so nothing is executed twice. An
 executed copy made under a profile other than `full` opens with a note saying
 so (`cnn_book.profile_note`).
 
+A progress bar (counts, time spent and left, the notebook running now) is
+redrawn in place on a terminal, and falls back to plain lines in a log (CI).
 Each notebook runs in its own papermill process, so a notebook that outlives
 its profile's timeout is killed together with its kernel. By default the run
 stops at the first failure and names the notebook and the cell.
@@ -20,6 +22,7 @@ Exit codes: 0 all ran, 1 a notebook failed or timed out, 2 bad usage or setup.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import signal
@@ -36,6 +39,7 @@ from cnn_book.profile_note import add_profile_note
 from cnn_book.profiles import Profile, ProfileError, load_profile
 from cnn_book.report import NotebookResult, failed_cell, glued_values, write_report
 from cnn_course.data import DATA_SETTING, OUTPUT_SETTING, DataSettingError, data_dir
+from grader.progress import Progress
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = REPO_ROOT / "chapters"
@@ -131,20 +135,30 @@ def execute_all(
     build_dir: Path = DEFAULT_BUILD_DIR,
     keep_going: bool = False,
     log=print,
+    progress: Progress | None = None,
 ) -> list[NotebookResult]:
     """Execute notebooks in order and write the report; stop at the first failure
-    unless ``keep_going``."""
+    unless ``keep_going``. With ``progress`` (grader.progress), a live bar on a
+    terminal, plain lines in a log; without, one line per notebook through ``log``."""
     env = kernel_environment(build_dir)
     results = []
+    bar = progress or Progress(len(notebooks), "notebooks", stream=io.StringIO(), tty=False)
     for notebook in notebooks:
         notebook = Path(notebook).resolve()
         output = build_dir / "executed" / notebook.parent.name / notebook.name
+        bar.set_current(notebook.name)
         result = execute_notebook(notebook, profile, output, env)
         results.append(result)
-        log(f"{result.status:>7}  {result.seconds:6.1f} s  {notebook.name}"
-            + ("" if result.ok else f"\n         {result.error}"))  # fmt: skip
+        line = (f"{result.status:>7}  {result.seconds:6.1f} s  {notebook.name}"
+                + ("" if result.ok else f"\n         {result.error}"))  # fmt: skip
+        if progress:
+            bar.log(line)
+        else:
+            log(line)
+        bar.advance(failed=not result.ok)
         if not result.ok and not keep_going:
             break
+    bar.close()
     reports = build_dir / "reports"
     write_report(
         results,
@@ -179,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if data_dir() is None:
         print(f"note: {DATA_SETTING} is not set: datasets will be downloaded by Keras")
 
-    results = execute_all(notebooks, profile, args.build_dir, args.keep_going)
+    progress = Progress(len(notebooks), "notebooks", stream=sys.stdout)
+    results = execute_all(notebooks, profile, args.build_dir, args.keep_going, progress=progress)
     report = args.build_dir / "reports" / f"execution-{profile.name}.md"
     print(f"report: {report}")
     return 0 if all(r.ok for r in results) else 1

@@ -58,6 +58,9 @@ class CappedWriter(io.TextIOBase):
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.text:  # say which line, and show it
+        line = exc.text.strip()[:300]
+        return f"{type(exc).__name__}: {exc.msg} on line {exc.lineno} of the cell: {line}"
     msg = str(exc)
     if len(msg) > 2000:
         msg = msg[:2000] + " [...]"

@@ -1,12 +1,14 @@
 """``grader autograde``: grade a class's submissions, several at a time, in isolation.
 
-For each worker slot a trusted test runner (``python -m grader.runner``) is
-started once (it imports NumPy, SciPy and Keras once); it grades one submission
-at a time, each in a fresh sandbox (grader.sandbox). This process alone writes
-the course folder: per student ``autograded/<student>/<assignment>/`` (the graded
-notebook for nbgrader's formgrader, and ``results.json`` with every test's
-outcome) and the nbgrader gradebook, one student at a time. A submission never
-sees the gradebook, the course folder or another submission.
+The submissions are fanned out on Dask distributed (grader.engine): a
+LocalCluster of worker processes on this machine, or the workers of a running
+scheduler. Each worker keeps a trusted test runner (``python -m grader.runner``,
+``RunnerProcess`` here) that imports NumPy, SciPy and Keras once and grades one
+submission at a time, each in a fresh sandbox (grader.sandbox). This process
+alone writes the course folder: per student ``autograded/<student>/<assignment>/``
+(the graded notebook for nbgrader's formgrader, and ``results.json`` with every
+test's outcome) and the nbgrader gradebook, one student at a time. A submission
+never sees the gradebook, the course folder or another submission.
 
 The runner reports each test as it finishes. If it dies or overruns while
 grading a student (the submission's limits and the tests' own time limit are
@@ -16,15 +18,20 @@ if that fails too, the student's finished tests keep their points, the others
 count 0, and a note says why. A hostile submission cannot keep its previous
 grade by stopping the grader. Only a runner that cannot start at all is an
 infrastructure error (previous grades kept, exit status 8).
+
+A student already graded from their current submission with the same tests and
+limits (``graded_with`` in results.json) is skipped unless ``regrade``; SIGINT
+and SIGTERM stop the batch between two students (``Interrupts``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
-import queue
 import select
 import shutil
 import signal
@@ -43,7 +50,7 @@ from traitlets.config import Config
 
 from .cases import course_secret
 from .config import GRADER_DIR, Paths, check_id, settings, venv_on_path
-from .errors import ConfigError, GradingError
+from .errors import ConfigError, GradingError, Interrupted
 from .launch import start_limited
 from .memlimit import available as memory_cgroups
 from .notebooks import NotebookSpec, build_spec, read_notebook
@@ -74,6 +81,8 @@ class AutogradeReport:
     workers: int
     outcomes: list[StudentOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # already graded, unchanged
+    scheduler: str | None = None  # None: this machine's LocalCluster
 
     @property
     def errors(self) -> list[StudentOutcome]:
@@ -301,12 +310,16 @@ class RunnerProcess:
 
 
 def stopped_result(
-    specs: list[NotebookSpec], job: dict, failures: list[RunnerFailed], sandbox: str
+    specs: list[NotebookSpec],
+    job: dict,
+    failures: list[RunnerFailed],
+    sandbox: str,
+    note: str | None = None,
 ) -> dict:
     """A student's result after grading stopped the runner twice: the tests that
     finished (on the try that got further) keep their points, the others count 0."""
     best = max(reversed(failures), key=RunnerFailed.finished)
-    note = (
+    note = note or (
         "grading stopped on this submission twice: the grader's test runner "
         + "; then it ".join(f.reason for f in failures)
         + ". The tests that had not finished count 0."
@@ -444,18 +457,29 @@ def save_student(
 def _write_graded(
     folder: Path, sid: str, assignment: str, specs: list[NotebookSpec], result: dict, sandbox: str
 ) -> None:
-    """``results.json`` and the graded notebooks, into ``folder``."""
+    """``results.json`` and the graded notebooks (built by the worker, or here), into
+    ``folder``. The sandbox is the one the runner reports, which on another
+    machine may not be this one's."""
+    modes = {r.get("sandbox") for r in result["notebooks"].values()} - {None}
     record = {
         "student": sid,
         "assignment": assignment,
-        "sandbox": sandbox,
+        "sandbox": modes.pop() if len(modes) == 1 else sandbox,
         "graded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "notebooks": result["notebooks"],
     }
-    _write_json(folder / "results.json", record)
+    if result.get("graded_with"):
+        record["graded_with"] = result["graded_with"]  # what `autograde` skips if unchanged
+    built = result.get("graded_notebooks") or {}
     for spec in specs:
-        nb = graded_notebook(spec, result["notebooks"][spec.notebook])
+        nb = built.get(spec.notebook)
+        nb = (
+            nbformat.from_dict(nb)
+            if nb
+            else graded_notebook(spec, result["notebooks"][spec.notebook])
+        )
         nbformat.write(nb, folder / f"{spec.notebook}.ipynb")
+    _write_json(folder / "results.json", record)  # last: its presence means the folder is whole
 
 
 def _swap_in(staging: Path, folder: Path) -> None:
@@ -470,9 +494,20 @@ def _swap_in(staging: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _by_cell_name(gb, model, notebook) -> dict:
+    """A submitted notebook's grades (or comments) by cell name, in one query."""
+    from sqlalchemy.orm import joinedload
+
+    rows = gb.db.query(model).options(joinedload(model.cell)).filter(model.notebook == notebook)
+    return {row.cell.name: row for row in rows}
+
+
 def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], result: dict) -> None:
-    """The student's scores and "No response." comments, into nbgrader's gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """The student's scores and "No response." comments, into nbgrader's gradebook,
+    in one transaction. The submission's grades and comments are loaded once per
+    notebook (one query each, not one per test cell: the coordinator saves every
+    student of a batch, so this bounds how many workers it can keep busy)."""
+    from nbgrader.api import Comment, Grade, Gradebook, MissingEntry
 
     sid = result["student"]
     with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
@@ -483,22 +518,103 @@ def _record_grades(paths: Paths, assignment: str, specs: list[NotebookSpec], res
             sub = gb.find_submission(assignment, sid)
             sub.timestamp = ts
         except MissingEntry:
-            gb.add_submission(assignment, sid, timestamp=ts)
+            sub = gb.add_submission(assignment, sid, timestamp=ts)
+        submitted = {nb.name: nb for nb in sub.notebooks}
         for spec in specs:
             r = result["notebooks"][spec.notebook]
+            grades = _by_cell_name(gb, Grade, submitted[spec.notebook])
+            comments = _by_cell_name(gb, Comment, submitted[spec.notebook])
             for t in r["tests"]:
-                grade = gb.find_grade(t["grade_id"], spec.notebook, assignment, sid)
+                grade = grades[t["grade_id"]]
                 grade.auto_score = float(t["points"])
                 grade.needs_manual_grade = grade.manual_score is not None
             for c in spec.cells:
                 if c.role != "answer":
                     continue
-                comment = gb.find_comment(c.grade_id, spec.notebook, assignment, sid)
                 answered = c.grade_id in r.get("answers", {}) and (
                     r["answers"][c.grade_id].strip() != c.released.strip()
                 )
-                comment.auto_comment = None if answered else "No response."
+                comments[c.grade_id].auto_comment = None if answered else "No response."
         gb.db.commit()
+
+
+# --------------------------------------------------------------------------- resuming
+def fingerprint(header: dict) -> str:
+    """What decides a grade besides the submission: the tests, limits, sandbox and secret."""
+    fixed = {k: header[k] for k in ("specs", "limits", "sandbox", "warm_imports", "secret")}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
+
+
+def submission_digest(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def graded_with(paths: Paths, sid: str, assignment: str) -> dict | None:
+    """The fingerprints a student's saved results were graded with, if any."""
+    path = paths.step_dir("autograded", sid, assignment) / "results.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return record.get("graded_with") if isinstance(record, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def read_job(paths: Paths, assignment: str, sid: str, notebooks: dict[str, str | None]) -> dict:
+    """One student's task: their submitted notebooks as bytes (a worker on another
+    machine has no course folder), each read up to the runner's size limit + 1."""
+    from .plan import MAX_SUBMISSION_BYTES
+
+    files: dict[str, bytes] = {}
+    names: dict[str, str | None] = {}
+    for nb, path in notebooks.items():
+        names[nb] = None
+        if path is None:
+            continue
+        try:
+            with open(path, "rb") as fh:
+                files[Path(path).name] = fh.read(MAX_SUBMISSION_BYTES + 1)
+            names[nb] = Path(path).name
+        except OSError:
+            pass  # graded as not submitted
+    return {"student": sid, "assignment": assignment, "notebooks": names, "files": files}
+
+
+class Interrupts:
+    """SIGINT and SIGTERM stop a batch between two students, never inside one's save:
+    the gradebook and the course folder hold each student whole or not at all."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._saving = False
+        self._old: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        if not self._saving:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def saving(self):
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+        if self.signum is not None:
+            raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- main entry
@@ -514,12 +630,24 @@ def autograde(
     sandbox: str | None = None,
     progress=None,
     trusted_timeout: float | None = None,
+    scheduler: str | None = None,
+    regrade: bool = False,
+    planned=None,
+    task_timeout: float | None = None,
+    task=None,
 ) -> AutogradeReport:
+    """Grade the submissions of ``assignment`` on a Dask cluster (grader.engine):
+    this machine's cores, or the workers of the scheduler at ``scheduler``.
+
+    Students whose saved results were graded from their current submission with
+    the same tests, limits and sandbox are skipped unless ``regrade`` (or named
+    in ``students``): running the command again after an interrupt grades the
+    rest. ``progress(outcome)`` is called after each student is saved,
+    ``planned(to_grade, skipped)`` once before grading starts."""
     t0 = time.monotonic()
     venv_on_path()
     paths.check_assignment(assignment)
-    course = paths.require_course()
-    course.mkdir(parents=True, exist_ok=True)
+    course = paths.require_existing_course()
     st = settings(cfg, assignment)
     workers = workers or st.workers
     if workers < 1:
@@ -535,25 +663,55 @@ def autograde(
         memory_mb=memory_mb,
         cpu_seconds=int(limits["notebook_timeout"] * 2 + 30),
     )
-    box = Sandbox(box_cfg)  # probes bubblewrap; raises if required and missing
-    if box.warning:
-        log.warning("\n%s", box.warning)
-        print(box.warning, file=sys.stderr, flush=True)
+    warning = None
+    if scheduler is None:
+        box = Sandbox(box_cfg)  # probes bubblewrap; raises if required and missing
+        warning = box.warning
+        box_cfg.mode = box.mode  # runners need not decide again
+        if warning:
+            log.warning("\n%s", warning)
+            print(warning, file=sys.stderr, flush=True)
+    # with a scheduler each worker machine decides for itself ("auto"), or refuses
+    # ("bubblewrap"); the mode each student was graded in is in their results
+    no_submissions = ConfigError(
+        f"no submissions of {assignment} in {course / 'submitted'}: "
+        f"run `grader collect {assignment} SOURCE` first (and check --course)"
+    )
+    if not students and not any((course / "submitted").glob(f"*/{assignment}")):
+        raise no_submissions  # before the gradebook is touched
     specs = prepare_specs(cfg, paths, assignment)
     subs = find_submissions(paths, assignment, specs, students)
-    report = AutogradeReport(assignment, box.mode, box.warning, min(workers, max(len(subs), 1)))
     if not subs:
-        log.warning("no submissions of %s in %s", assignment, course / "submitted")
-        return report
-
-    box_cfg.mode = box.mode  # runners need not decide again
+        raise no_submissions
     header = {
         "specs": [s.to_dict() for s in specs],
         "limits": limits,
-        "sandbox": box_cfg.__dict__,
+        "sandbox": dict(box_cfg.__dict__),
         "warm_imports": list(st.warm_imports),
         "secret": course_secret(course),  # seeds each student's hidden cases (grader.cases)
     }
+    grading = fingerprint(header)
+    jobs = {sid: read_job(paths, assignment, sid, nbs) for sid, nbs in subs.items()}
+    digests = {sid: submission_digest(job["files"]) for sid, job in jobs.items()}
+    del jobs  # read again, one at a time, as tasks are sent: memory stays flat
+    skipped = []
+    if not (regrade or students):
+        skipped = [
+            sid
+            for sid in subs
+            if graded_with(paths, sid, assignment)
+            == {"submission": digests[sid], "grading": grading}
+        ]
+    todo = [sid for sid in subs if sid not in set(skipped)]
+    report = AutogradeReport(assignment, box_cfg.mode, warning, min(workers, max(len(todo), 1)))
+    report.skipped = skipped
+    report.scheduler = scheduler
+    if planned:
+        planned(len(todo), len(skipped))
+    if not todo:
+        report.seconds = round(time.monotonic() - t0, 2)
+        return report
+
     log_dir = course / "autograded" / ".logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     # a safety net only: the runner enforces the submission's limits and the tests'
@@ -564,70 +722,72 @@ def autograde(
         + trusted_cells * limits["trusted_timeout"]
         + 60
     )
+    # the last resort, for a hang outside the runner: two tries, each with a start
+    task_timeout = task_timeout or 2 * (per_student_timeout + 600) + 120
 
-    jobs: queue.Queue = queue.Queue()
-    for sid in subs:
-        jobs.put(sid)
-    results: queue.Queue = queue.Queue()
+    from . import engine
 
-    def worker_loop(slot: int) -> None:
-        runner = None
-        while True:
-            try:
-                sid = jobs.get_nowait()
-            except queue.Empty:
-                break
-            job = {"student": sid, "assignment": assignment, "notebooks": subs[sid]}
-            failures: list[RunnerFailed] = []
-            res = None
-            while res is None:
-                try:
-                    if runner is None:
-                        runner = RunnerProcess(header, log_dir / f"runner-{slot}.log")
-                    res = runner.grade(job, per_student_timeout)
-                except RunnerFailed as exc:  # the student's doing, or bad luck: try again once
-                    runner.close(kill=True)
-                    runner = None
-                    failures.append(exc)
-                    log.warning("the test runner %s while grading %s", exc.reason, sid)
-                    if len(failures) == 2:
-                        res = stopped_result(specs, job, failures, box.mode)
-                except Exception as exc:  # noqa: BLE001 - never stop the batch
-                    if runner is not None:
-                        runner.close(kill=True)
-                        runner = None
-                    res = {"student": sid, "error": f"test runner failed: {exc}"}
-            if res.get("recycle") and runner is not None:
-                runner.close()  # it stopped the tests' own code mid-way: start afresh
-                runner = None
-            results.put(res)
-        if runner is not None:
-            runner.close()
-        results.put(None)
-
-    threads = [
-        threading.Thread(target=worker_loop, args=(k,), daemon=True) for k in range(report.workers)
-    ]
-    for th in threads:
-        th.start()
-    done_threads = 0
-    while done_threads < len(threads):
-        res = results.get()
-        if res is None:
-            done_threads += 1
-            continue
-        try:
-            outcome = save_student(paths, assignment, specs, res, box.mode)
-        except Exception as exc:  # noqa: BLE001 - report, keep the others
-            log.exception("could not save the grades of %s", res.get("student"))
-            outcome = StudentOutcome(
-                res.get("student", "?"), status="error", error=f"could not save grades: {exc}"
+    interrupts = Interrupts()
+    try:
+        with interrupts, engine.cluster(scheduler, report.workers) as client:
+            if scheduler is not None:
+                report.workers = engine.total_threads(client)
+            batch = engine.grade_batch(
+                client,
+                header,
+                (
+                    (sid, lambda sid=sid: read_job(paths, assignment, sid, subs[sid]))
+                    for sid in todo
+                ),
+                per_student_timeout=per_student_timeout,
+                task_timeout=task_timeout,
+                log_dir=str(log_dir),
+                task=task or engine.grade_submission,
             )
-        report.outcomes.append(outcome)
-        if progress:
-            progress(outcome)
-    for th in threads:
-        th.join()
+            try:
+                for sid, res in batch:
+                    if isinstance(res, BaseException):
+                        job = {"student": sid, "assignment": assignment, "notebooks": subs[sid]}
+                        res = _lost_task(engine, specs, job, res, box_cfg.mode)
+                    res["graded_with"] = {"submission": digests[sid], "grading": grading}
+                    with interrupts.saving():
+                        outcome = _save(paths, assignment, specs, res, box_cfg.mode)
+                    report.outcomes.append(outcome)
+                    if progress:
+                        progress(outcome)
+            finally:
+                batch.close()
+    except KeyboardInterrupt:
+        signum = interrupts.signum or signal.SIGINT
+        done, left = len(report.outcomes), len(todo) - len(report.outcomes)
+        raise Interrupted(
+            f"interrupted by {signal.Signals(signum).name} after grading {done} of "
+            f"{len(todo)} students of {assignment}: their grades are saved. Run the "
+            f"same command again to grade the other {left}.",
+            signum,
+        ) from None
     report.outcomes.sort(key=lambda o: o.student)
     report.seconds = round(time.monotonic() - t0, 2)
     return report
+
+
+def _lost_task(engine, specs, job: dict, exc: BaseException, mode: str) -> dict:
+    """The result of a task Dask gave up on: the worker died each time (the
+    submission's doing, 0 points), or something else failed (previous grades kept)."""
+    from distributed import KilledWorker
+
+    sid = job["student"]
+    if isinstance(exc, KilledWorker):
+        log.warning("grading %s took %s worker processes down", sid, engine.ALLOWED_FAILURES + 1)
+        return engine.killed_result(specs, job, exc, mode)
+    return {"student": sid, "error": f"grading task failed: {type(exc).__name__}: {exc}"}
+
+
+def _save(paths, assignment, specs, res, mode) -> StudentOutcome:
+    try:
+        return save_student(paths, assignment, specs, res, mode)
+    except Exception as exc:  # noqa: BLE001 - report, keep the others
+        log.exception("could not save the grades of %s", res.get("student"))
+        return StudentOutcome(
+            res.get("student", "?"), status="error", error=f"could not save grades: {exc}"
+        )

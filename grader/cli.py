@@ -2,7 +2,7 @@
 
     grader release [ASSIGNMENT ...] [--check]
     grader collect ASSIGNMENT SOURCE --course DIR [--pattern RE] [--roster CSV]
-    grader autograde ASSIGNMENT --course DIR [--student ID ...] [--workers N] ...
+    grader autograde ASSIGNMENT --course DIR [--student ID ...] [--workers N | --scheduler ADDR]
     grader feedback ASSIGNMENT --course DIR [--student ID ...]
     grader export --course DIR [--assignment A ...] [--out DIR]
     grader check-leaks PATH ...
@@ -12,9 +12,11 @@
 Exit codes: 0 success, 1 other grader error, 2 bad option or missing folder,
 3 a student-facing file would leak solutions or hidden tests, 4 assignments/ is
 stale, 5 a source notebook breaks the assignment rules, 6 bubblewrap required but
-unavailable, 7 submissions could not be imported, 8 grading infrastructure failed
-for some students (the others were graded), 9 feedback or export skipped some
-students' records (the others were written).
+unavailable, 7 submissions could not be imported (or none were), 8 grading
+infrastructure failed for some students (the others were graded), 9 feedback or
+export skipped some students' records (the others were written), 10 the Dask
+scheduler given with --scheduler cannot be reached, 130 or 143 interrupted
+(Ctrl-C or SIGTERM; the students graded so far are saved).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import sys
 from pathlib import Path
 
 from . import config as config_mod
-from .errors import ConfigError, GraderError, GradingError, LeakError, SandboxUnavailable
+from .errors import (
+    CollectError,
+    ConfigError,
+    GraderError,
+    GradingError,
+    LeakError,
+    SandboxUnavailable,
+)
 from .text import safe_line, safe_text
 
 
@@ -72,7 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("autograde", help="grade submissions in isolation")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeat)")
-    p.add_argument("--workers", type=int, help="submissions graded at the same time")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes on this machine (default 2); ignored with --scheduler",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask scheduler (tcp://host:8786, or the "
+        "file `dask scheduler --scheduler-file` wrote) instead of this machine's cores",
+    )
+    p.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every student again (default: skip those already graded from their "
+        "current submission with the same tests and limits)",
+    )
     p.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell")
     p.add_argument("--notebook-timeout", type=float, metavar="S", help="seconds per notebook")
     p.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per submission")
@@ -91,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="grades CSV, summary and grade-distribution figure")
     p.add_argument("--assignment", action="append", metavar="A", help="only this assignment")
     p.add_argument("--out", type=Path, help="output folder (default: <course>/exports)")
+    p.add_argument(
+        "--canvas-id",
+        choices=("ID", "SIS User ID", "SIS Login ID"),
+        default="ID",
+        help="the canvas.csv column that holds the student id (default: ID, Canvas's user id)",
+    )
     _common(p)
 
     p = sub.add_parser("check-leaks", help="scan files for solution code or hidden tests")
@@ -167,38 +198,62 @@ def _run(args) -> int:
             print(f"could not match {len(r.unmatched)} files:")
             for name, reason in r.unmatched:  # names as repr: a zip's names are the students'
                 print(f"  {name!r}: {safe_line(reason)}")
+        if not r.imported:
+            raise CollectError(
+                f"no submission of {args.assignment} could be imported from {args.source} "
+                "(see above): check the file names, --pattern and --roster"
+            )
         return 0
 
     if args.command == "autograde":
         from .autograde import autograde
+        from .progress import Progress
+
+        bar: list[Progress] = []
+
+        def planned(to_grade: int, skipped: int) -> None:
+            if skipped:
+                print(
+                    f"skipping {skipped} students already graded from their current "
+                    "submission with these tests and limits (--regrade grades them again)",
+                    flush=True,
+                )
+            bar.append(Progress(to_grade, "students", stream=sys.stdout))
 
         def progress(o):
             if o.status == "error":
-                print(f"  {o.student}: ERROR {safe_line(o.error, 500)}", flush=True)
+                line = f"  {o.student}: ERROR {safe_line(o.error, 500)}"
             else:
                 extra = f" ({o.status})" if o.status != "graded" else ""
-                print(
-                    f"  {o.student}: {o.score:g}/{o.max_score:g}{extra} in {o.seconds:.1f} s",
-                    flush=True,
-                )
+                line = f"  {o.student}: {o.score:g}/{o.max_score:g}{extra} in {o.seconds:.1f} s"
+            bar[0].log(line)
+            bar[0].advance(failed=o.status == "error")
 
-        report = autograde(
-            cfg,
-            paths,
-            args.assignment,
-            students=args.student,
-            workers=args.workers,
-            cell_timeout=args.cell_timeout,
-            notebook_timeout=args.notebook_timeout,
-            memory_mb=args.memory_mb,
-            sandbox=args.sandbox,
-            progress=progress,
-        )
+        try:
+            report = autograde(
+                cfg,
+                paths,
+                args.assignment,
+                students=args.student,
+                workers=args.workers,
+                cell_timeout=args.cell_timeout,
+                notebook_timeout=args.notebook_timeout,
+                memory_mb=args.memory_mb,
+                sandbox=args.sandbox,
+                progress=progress,
+                scheduler=args.scheduler,
+                regrade=args.regrade,
+                planned=planned,
+            )
+        finally:
+            for b in bar:
+                b.close()
         n = len(report.outcomes)
         rate = 60.0 * n / report.seconds if report.seconds else 0.0
+        where = f"on {args.scheduler}" if args.scheduler else "on this machine"
         print(
             f"graded {n} submissions of {args.assignment} with {report.workers} workers "
-            f"in {report.seconds:.1f} s ({rate:.1f}/min); sandbox: {report.sandbox}"
+            f"{where} in {report.seconds:.1f} s ({rate:.1f}/min); sandbox: {report.sandbox}"
         )
         if report.warning:
             print(report.warning, file=sys.stderr)
@@ -221,8 +276,10 @@ def _run(args) -> int:
     if args.command == "export":
         from .export import export
 
-        r = export(paths, args.out, args.assignment)
+        st = config_mod.settings(cfg)
+        r = export(paths, args.out, args.assignment, dict(st.lms_columns), args.canvas_id)
         print(f"wrote {r.csv} ({r.rows} rows), {r.summary} and {r.figure}")
+        print(f"for the LMS: {r.canvas} (Canvas) and {r.moodle} (Moodle)")
         return 0
 
     if args.command == "check-leaks" and args.behaviour:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import ID_RE, Paths
+from .config import ID_RE, Paths, venv_on_path
 from .errors import CollectError
 
 DEFAULT_PATTERN = r"\A(?P<student>[A-Za-z0-9][A-Za-z0-9.\-]*)(?:_.*)?\.ipynb\Z"
@@ -53,6 +53,7 @@ class CollectReport:
     assignment: str
     imported: dict[str, str] = field(default_factory=dict)  # student -> source name
     unmatched: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    roster: int | None = None  # students on the roster, all now in the gradebook
 
 
 def _dir_entries(folder: Path) -> Iterator[Entry]:
@@ -109,6 +110,12 @@ def _roster(path: Path | None) -> set[str] | None:
     for row in body:
         if row:
             ids.add(row[col or 0].strip())
+    bad = sorted(i for i in ids if not ID_RE.match(i))
+    if bad:
+        raise CollectError(
+            f"roster {path} has {len(bad)} ids that are not valid student ids "
+            f"(letters, digits, '_', '.', '-'): {', '.join(repr(b) for b in bad[:10])}"
+        )
     return ids
 
 
@@ -226,4 +233,21 @@ def collect(
         stamp = e.mtime.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
         (folder / "timestamp.txt").write_text(stamp + "\n")
         report.imported[sid] = e.name
+    if allowed:
+        register_roster(paths, sorted(allowed))
+        report.roster = len(allowed)
     return report
+
+
+def register_roster(paths: Paths, students: list[str]) -> None:
+    """Every roster student into nbgrader's gradebook, so that `grader export` lists
+    those who did not submit (status ``missing``, 0 points)."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    venv_on_path()
+    with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy 2 warns about nbgrader's sessions
+        for sid in students:
+            gb.update_or_create_student(sid)

@@ -79,6 +79,10 @@ class GraderSettings(Configurable):
     assignments = Dict(
         help="Per-assignment overrides of the settings above: {assignment: {setting: value}}.",
     ).tag(config=True)
+    lms_columns = Dict(
+        help="Column titles in canvas.csv and moodle.csv: {assignment: title as the LMS "
+        "shows it}, e.g. {'a1_convolution_from_scratch': 'Assignment 1 (12345)'}.",
+    ).tag(config=True)
     sandbox = Unicode(
         "auto",
         help="'auto' (bubblewrap if it works, else a loud fallback), "
@@ -137,6 +141,17 @@ class Paths:
                 "(a folder outside the repository for submissions and the gradebook)"
             )
         return self.course
+
+    def require_existing_course(self) -> Path:
+        """The course folder, which must exist: a mistyped --course is an error, never
+        a new empty course (only `grader collect` creates one)."""
+        course = self.require_course()
+        if not course.is_dir():
+            raise ConfigError(
+                f"course folder {course} does not exist: check --course (or "
+                f"${COURSE_ENV}); `grader collect` creates it when it imports submissions"
+            )
+        return course
 
     @property
     def db_url(self) -> str:
@@ -215,6 +230,7 @@ def venv_on_path() -> None:
 
 
 OVERRIDABLE = (
+    "workers",
     "cell_timeout",
     "notebook_timeout",
     "trusted_timeout",

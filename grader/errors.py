@@ -55,3 +55,17 @@ class StudentsSkipped(GraderError):
     """Some students' records could not be processed; the others were."""
 
     exit_code = 9
+
+
+class SchedulerUnreachable(GraderError):
+    """``--scheduler`` names a Dask scheduler that cannot be reached."""
+
+    exit_code = 10
+
+
+class Interrupted(GraderError):
+    """Ctrl-C or SIGTERM: the students graded so far are saved whole, the rest are not."""
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + signum

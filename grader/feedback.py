@@ -36,7 +36,7 @@ from pathlib import Path
 
 import jinja2
 
-from .config import GRADER_DIR, ID_RE, Paths, check_id
+from .config import GRADER_DIR, ID_RE, Paths, check_id, venv_on_path
 from .errors import ConfigError, LeakError, StudentsSkipped
 from .leaks import course_secrets, find_in_text, redact
 from .text import safe_line, safe_text, shorten
@@ -210,8 +210,60 @@ class _Skip(Exception):
         self.leak = leak
 
 
+def manual_scores(paths: Paths, assignment: str) -> dict[tuple[str, str, str], float]:
+    """(student, notebook, grade_id) -> the score set by hand in nbgrader's gradebook
+    (formgrader), which overrides the automatic one in the export: the page must say
+    the same."""
+    db = paths.require_course() / "gradebook.db"
+    if not db.is_file():
+        return {}
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    venv_on_path()
+    out = {}
+    with warnings.catch_warnings(), Gradebook(paths.db_url, "default_course") as gb:
+        warnings.simplefilter("ignore")
+        try:
+            submissions = gb.find_assignment(assignment).submissions
+        except MissingEntry:
+            return {}
+        for sub in submissions:
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    if g.manual_score is not None:
+                        out[(sub.student.id, nb.name, g.name)] = float(g.manual_score)
+    return out
+
+
+MANUAL_NOTE = "Your instructor set the score of {n} by hand; the score above includes it."
+
+
+def apply_manual_scores(record: dict, manual: dict) -> None:
+    """Put the scores set by hand into a student's record (points, total, a note)."""
+    sid = record["student"]
+    for nb, r in record["notebooks"].items():
+        changed = []
+        for t in r["tests"]:
+            score = manual.get((sid, nb, t["grade_id"]))
+            if score is not None and score != t["points"]:
+                t["points"] = score
+                changed.append(t["name"])
+        if changed:
+            r["score"] = sum(float(t["points"]) for t in r["tests"])
+            names = ", ".join(repr(n) for n in changed)
+            r["notes"] = [*r.get("notes", []), MANUAL_NOTE.format(n=names)]
+
+
 def _student_pages(
-    paths: Paths, sid: str, assignment: str, notebooks: set[str], title: str, secrets: set[str]
+    paths: Paths,
+    sid: str,
+    assignment: str,
+    notebooks: set[str],
+    title: str,
+    secrets: set[str],
+    manual: dict | None = None,
 ) -> dict[Path, str]:
     """The pages of one student, checked, not yet written."""
     again = f"run `grader autograde {assignment} --student {sid}` again"
@@ -223,6 +275,7 @@ def _student_pages(
         names = list(record["notebooks"])
         if record["student"] != sid or not set(names) <= notebooks:
             raise _Skip(f"{rpath.name} belongs to another student or assignment: {again}")
+        apply_manual_scores(record, manual or {})
         checked = {
             nb: (render(record, nb, title, secrets)[0], leaks_in_page(record, nb, title, secrets))
             for nb in names
@@ -253,7 +306,7 @@ def feedback(paths: Paths, assignment: str, students: list[str] | None = None) -
     lists them with what to do.
     """
     paths.check_assignment(assignment)
-    course = paths.require_course()
+    course = paths.require_existing_course()
     graded = course / "autograded"
     if students:
         ids = [check_id("student", s) for s in students]
@@ -268,13 +321,14 @@ def feedback(paths: Paths, assignment: str, students: list[str] | None = None) -
     notebooks = {p.stem for p in (paths.source / assignment).glob("*.ipynb")}
     secrets = course_secrets(paths.source / assignment)
     title = _title(paths, assignment)
+    manual = manual_scores(paths, assignment)
     written: list[Path] = []
     skipped: list[tuple[str, _Skip]] = []
     for sid in ids:
         try:
             if not ID_RE.fullmatch(sid):
                 raise _Skip("the folder name is not a valid student id: remove or rename it")
-            pages = _student_pages(paths, sid, assignment, notebooks, title, secrets)
+            pages = _student_pages(paths, sid, assignment, notebooks, title, secrets, manual)
             for path, page in pages.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(page, encoding="utf-8")

@@ -54,8 +54,8 @@ c.GraderSettings.hidden_packages = [
 ]
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
-# Per-assignment overrides of the settings above (cell_timeout, notebook_timeout,
-# memory_mb, address_space_mb, runner_memory_mb, sandbox_packages, hidden_packages,
+# Per-assignment overrides of the settings above (workers, cell_timeout,
+# notebook_timeout, trusted_timeout, memory_mb, address_space_mb, runner_memory_mb, sandbox_packages, hidden_packages,
 # warm_imports). An assignment whose students use Keras in the sandbox (A4-A6) gets
 # KERAS_SANDBOX: Keras with the TensorFlow backend importable, a 3 GB memory cgroup and
 # room for the address space TensorFlow reserves (grader/README.md, "Keras in the

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ class Session:
                         self._record(
                             current,
                             "ok" if ok else "error",
-                            None if ok else shorten(msg.get("error") or "error"),
+                            None if ok else shorten(self.explain(str(msg.get("error") or "error"))),
                             shorten(msg.get("output") or "", MAX_OUTPUT_CHARS),
                         )
                         current = None
@@ -237,6 +238,11 @@ class Session:
                 self._record(culprit, "crashed", reason)
                 self.skip.add(culprit)
             self.restarts += 1
+
+    def explain(self, text: str) -> str:
+        """A message the submission's process sent, with what it could not know: that
+        a module it failed to import is hidden from submissions on purpose."""
+        return explain_hidden_import(text, self.sandbox.cfg.hidden_packages)
 
     def _infra(self, worker: Worker, what: str) -> None:
         self.infra_failures += 1
@@ -297,7 +303,7 @@ class Session:
             raise SubmissionCrashed(f"{label} answered with invalid data", label)
         if msg.get("ok") is True:
             return msg.get("value")
-        message = str(msg.get("message") or "an error")
+        message = self.explain(str(msg.get("message") or "an error"))
         tb = str(msg.get("traceback") or "").strip()
         text = f"{label} raised {message}"
         if tb:
@@ -337,6 +343,24 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - the arguments were the submission's
                 return {"op": "return", "ok": False, "etype": type(exc).__name__}
         return {"op": "return", "ok": True, "value": value}
+
+
+_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def explain_hidden_import(text: str, hidden: list[str]) -> str:
+    """``No module named 'scipy.signal'`` says nothing of why: add that the grader
+    hides the package from submissions of this assignment."""
+    m = _NO_MODULE.search(text)
+    if not m or m.group(1).split(".")[0] not in hidden:
+        return text
+    top = m.group(1).split(".")[0]
+    return text.replace(
+        m.group(0),
+        f"{m.group(0)}: {top} is not allowed in this assignment (the grader hides it "
+        "from submissions; use NumPy)",
+        1,
+    )
 
 
 def make_proxy(session: Session, name: str):

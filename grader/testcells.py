@@ -72,10 +72,13 @@ class TestRunner:
         self.ns: dict = {"__name__": "__main__", "__builtins__": builtins}
         self.functions: list[str] = []
         self.values: list[str] = []
+        self.defined_in: dict[str, str] = {}  # name -> grade_id of the answer cell
         for c in spec.cells:
             if c.role == "answer":
                 self.functions += c.functions
                 self.values += c.values
+                for name in c.functions + c.values:
+                    self.defined_in.setdefault(name, c.grade_id)
         self.overran = False  # the trusted clock stopped a cell: recycle the runner
 
     def run(self, report: Callable[[dict], None] | None = None) -> list[dict]:
@@ -146,8 +149,30 @@ class TestRunner:
                 r["message"] = hidden_message(exc, self.ns.get("_case"), limits)
             else:
                 r["message"] = r.pop("detail")
+            missing = self.undefined_because_cell_failed(exc)
+            if missing:
+                r["message"] = missing
         r["seconds"] = round(time.monotonic() - t0, 3)
         return r
+
+    def undefined_because_cell_failed(self, exc: BaseException) -> str | None:
+        """Why a name of the submission is undefined, when the answer cell defining it
+        did not run cleanly: say the cell failed, not just "NameError"."""
+        if not (isinstance(exc, SubmissionError) and exc.etype == "NameError"):
+            return None
+        grade_id = self.defined_in.get(exc.function)
+        status = self.session.status.get(f"answer:{grade_id}") if grade_id else None
+        if not status or status["status"] == "ok":
+            return None
+        how = {"timeout": "ran past its time limit", "crashed": "ended its process"}.get(
+            status["status"], "failed to run"
+        )
+        why = (status.get("message") or "").strip().splitlines()
+        return (
+            f"{exc.function} is not defined: answer cell '{grade_id}', which defines it, {how}"
+            + (f" ({shorten(why[0], 300)})" if why else "")
+            + "; see the cells that did not run cleanly"
+        )
 
 
 def full_message(exc: BaseException, limits: Limits) -> str:

@@ -115,3 +115,17 @@ def test_kernels_write_their_outputs_under_the_build_folder(tmp_path, monkeypatc
     monkeypatch.setenv("CNN_COURSE_OUTPUT", "/somewhere/else")
     env = kernel_environment(tmp_path / "build")
     assert env["CNN_COURSE_OUTPUT"] == str((tmp_path / "build" / "outputs").resolve())
+
+
+def test_progress_in_a_log_is_plain_lines_with_counts(tmp_path):
+    import io
+
+    from grader.progress import Progress
+
+    out = io.StringIO()
+    profile = Profile("quick", 300, {})
+    bar = Progress(2, "notebooks", stream=out)
+    run(tmp_path, ["simple", "broken"], profile, keep_going=True, progress=bar)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("simple.ipynb") and "progress: 1/2 notebooks (50%)" in lines[1]
+    assert lines[-1].startswith("progress: 2/2 notebooks (100%)") and "1 failed" in lines[-1]

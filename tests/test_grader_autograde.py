@@ -200,6 +200,10 @@ def test_failures_say_why(graded):
     assert "not valid notebook JSON" in notes(graded, "invalid-json")
     assert "no cells" in notes(graded, "no-cells")
     assert message(graded, "rebind-assert", "test_conv_output_size").startswith("AssertionError")
+    if BWRAP:  # scipy is hidden: say so, not only "No module named"
+        assert "scipy is not allowed in this assignment" in message(
+            graded, "forbidden-import", "test_corr2d"
+        )
 
 
 def feedback_file(graded, name) -> Path:
@@ -290,11 +294,16 @@ def test_export_writes_csv_summary_and_figure(graded):
         "points",
         "max_points",
         "status",
+        "total",
+        "max_total",
+        "sandbox",
     }
     totals = {}
     for r in rows:
         totals[r["student_id"]] = totals.get(r["student_id"], 0.0) + float(r["points"])
     assert totals["correct"] == 100 and totals["blank"] == 0
+    assert {r["total"] for r in rows if r["student_id"] == "kernel-flipped"} == {"80"}
+    assert {r["sandbox"] for r in rows} == {"bubblewrap" if BWRAP else "rlimits"}
     parts = [r["part"] for r in rows if r["student_id"] == "correct"]
     assert parts == list(POINTS)  # in the notebook's order
     summary = (graded["course"] / "exports" / "summary.md").read_text()

@@ -64,3 +64,25 @@ def test_commands_explain_what_to_run_first(tmp_path, capsys, command):
     args = [command, A1] if command == "feedback" else [command]
     assert cli.main([*args, "--course", str(tmp_path)]) == ConfigError.exit_code
     assert "grader autograde" in capsys.readouterr().err
+
+
+def test_a_mistyped_course_folder_is_an_error_and_is_not_created(tmp_path, capsys):
+    typo = tmp_path / "cnn-cuorse"
+    for args in (["autograde", A1], ["feedback", A1], ["export"]):
+        assert cli.main([*args, "--course", str(typo)]) == ConfigError.exit_code
+        assert "does not exist: check --course" in capsys.readouterr().err
+    assert not typo.exists()
+
+
+def test_autograde_without_submissions_exits_2_and_leaves_the_course_alone(tmp_path, capsys):
+    assert cli.main(["autograde", A1, "--course", str(tmp_path)]) == ConfigError.exit_code
+    assert f"no submissions of {A1}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no gradebook made for nothing
+
+
+def test_workers_can_be_set_per_assignment():
+    cfg = config.load_config()
+    cfg.GraderSettings.assignments = {A1: {"workers": 1, "notebook_timeout": 60}}
+    st = config.settings(cfg, A1)
+    assert (st.workers, st.notebook_timeout) == (1, 60)
+    assert config.settings(cfg).workers == 2

@@ -183,3 +183,20 @@ def test_cli_prints_member_names_escaped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and out.count("\n") == 3
     assert f"  {fake!r}: not a notebook (.ipynb)" in out
+
+
+def test_a_zip_that_imports_nothing_exits_7(paths, tmp_path, capsys):
+    z = make_zip(tmp_path / "wrong.zip", {"notes.pdf": "x", "no id.ipynb": NB})
+    rc = cli.main(["collect", A1, str(z), "--course", str(paths.course)])
+    assert rc == CollectError.exit_code == 7
+    captured = capsys.readouterr()
+    assert "'notes.pdf': not a notebook (.ipynb)" in captured.out
+    assert "no submission of a1_convolution_from_scratch could be imported" in captured.err
+
+
+def test_a_roster_with_an_invalid_id_is_refused(paths, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id\ns1\nbad id!\n")
+    z = make_zip(tmp_path / "class.zip", {"s1.ipynb": NB})
+    with pytest.raises(CollectError, match="not valid student ids.*'bad id!'"):
+        collect(paths, A1, z, [A1], roster=roster)
