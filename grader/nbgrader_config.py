@@ -55,12 +55,12 @@ c.GraderSettings.hidden_packages = [
 # imported once per grading worker so that each submission does not pay for them
 c.GraderSettings.warm_imports = ["numpy", "scipy.signal", "keras"]
 # Per-assignment overrides of the settings above (workers, cell_timeout,
-# notebook_timeout, trusted_timeout, memory_mb, address_space_mb, runner_memory_mb, sandbox_packages, hidden_packages,
-# warm_imports). An assignment whose students use Keras in the sandbox (A4-A6) gets
-# KERAS_SANDBOX: Keras with the TensorFlow backend importable, a 3 GB memory cgroup and
-# room for the address space TensorFlow reserves (grader/README.md, "Keras in the
-# sandbox"). Another example: {"a9_x": {"sandbox_packages": ["numpy", "scipy"],
-# "hidden_packages": []}}.
+# notebook_timeout, trusted_timeout, memory_mb, address_space_mb, runner_memory_mb,
+# sandbox_packages, hidden_packages, warm_imports). An assignment whose students
+# use Keras in the sandbox (A4-A6) gets KERAS_SANDBOX: Keras with the TensorFlow
+# backend importable, a 3 GB memory cgroup and room for the address space
+# TensorFlow reserves (grader/README.md, "Keras in the sandbox"). Another example:
+# {"a9_x": {"sandbox_packages": ["numpy", "scipy"], "hidden_packages": []}}.
 from grader.config import KERAS_SANDBOX  # noqa: E402
 
 c.GraderSettings.assignments = {
